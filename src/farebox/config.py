@@ -1,0 +1,256 @@
+"""The farebox.yaml model. Unknown keys are rejected; every field has a default or is required.
+
+Loading expands `${ENV}` / `${ENV:-default}` references, then converts strictly with msgspec,
+so a wrong type or unknown key fails at start with the file, the key path and what is wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+import yaml
+
+Feature = Literal[
+    "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"
+]
+FEATURES: tuple[str, ...] = Feature.__args__  # type: ignore[attr-defined]
+ProviderKind = Literal["openai", "anthropic", "gemini", "noop"]
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    pass
+
+
+class Listen(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+
+class Tier(_Strict):
+    rank: int
+    rpm: int  # sustained requests per minute
+    burst_rpm: int | None = None  # rate allowed for a 30 s burst; default = rpm (no burst)
+    tpm: int | None = None  # optional tokens per minute (off when absent)
+    max_concurrent: int | None = None  # optional concurrent requests per key (off when absent)
+    smart_route: list[str] | None = None  # restrict smart-route's pool for this tier
+
+
+class Timeouts(_Strict):
+    """Seconds. Defaults suit LLM traffic: long generations must not be cut."""
+
+    connect: float = 10.0
+    first_byte: float = 120.0
+    idle: float = 120.0
+    total: float = 1800.0
+
+
+class ProviderConfig(_Strict):
+    kind: ProviderKind
+    base_url: str | None = None
+    api_key: str | None = None
+    preset: str | None = None  # openai-compatible quirks: vllm, llamacpp, ollama, deepseek, mistral...
+    headers: dict[str, str] = {}
+    timeouts: Timeouts = Timeouts()
+    drop_params: list[str] = []  # request fields never sent to this provider
+    max_connections: int = 1000
+    latency_ms: float = 0.0  # noop only: delay before the reply
+    chunk_delay_ms: float = 0.0  # noop only: delay between streamed chunks
+
+
+class Price(_Strict):
+    """USD per 1M tokens."""
+
+    input: float
+    output: float
+    cached_input: float | None = None  # default: input
+    cache_write: float | None = None  # default: input
+
+
+class Deployment(_Strict):
+    provider: str
+    model: str
+    priority: int = 1  # lower is tried first
+    weight: int = 1  # traffic share within one priority
+
+
+class Modalities(_Strict):
+    input: list[str] = ["text"]
+    output: list[str] = ["text"]
+
+
+class ModelConfig(_Strict):
+    tier: str
+    context: int = 8192
+    max_output: int = 4096
+    price: Price | Literal["upstream"]
+    features: list[Feature] = []
+    deployments: list[Deployment] = []
+    provider: str | None = None  # shorthand: one deployment, or the provider of a wildcard route
+    owned_by: str | None = None
+    modalities: Modalities | None = None
+    description: str | None = None
+
+
+class Limits(_Strict):
+    max_body_bytes: int = 20 * 1024 * 1024
+    client_timeout: float = 30.0  # a client stalling while sending a request is cut off after this
+    max_json_depth: int = 64
+
+
+class RateLimits(_Strict):
+    scope: Literal["key", "account"] = "key"
+    on_redis_failure: Literal["open", "closed"] = "open"
+
+
+class Failover(_Strict):
+    max_attempts: int = 5
+    deadline: float = 60.0  # seconds before the first byte, over all attempts
+    backoff_base: float = 0.05
+    backoff_max: float = 2.0
+
+
+class Circuit(_Strict):
+    consecutive_failures: int = 5
+    error_rate: float = 0.5
+    window: int = 20
+    cooldown: float = 30.0
+
+
+class Catalog(_Strict):
+    agents_min_context: int = 32768
+
+
+class Config(_Strict):
+    database: str = "sqlite:///farebox.db"
+    redis: str | None = None
+    listen: Listen = Listen()
+    admin_key: str | None = None  # default: the FAREBOX_ADMIN_KEY environment variable
+    tiers: dict[str, Tier]
+    providers: dict[str, ProviderConfig]
+    models: dict[str, ModelConfig]
+    limits: Limits = Limits()
+    rate_limits: RateLimits = RateLimits()
+    failover: Failover = Failover()
+    circuit: Circuit = Circuit()
+    catalog: Catalog = Catalog()
+    log_requests: bool = True
+
+
+class ConfigError(Exception):
+    """A config problem, phrased for the operator: file, key path, what is wrong."""
+
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+DEFAULT_CONFIG = "default.yaml"
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Config, str]:
+    """Load the config from `path`, else FAREBOX_CONFIG, else the built-in default."""
+    path = path or os.environ.get("FAREBOX_CONFIG") or None
+    if path is None:
+        text = resources.files("farebox").joinpath(DEFAULT_CONFIG).read_text()
+        return parse_config(text, "<built-in default>"), "<built-in default>"
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_config(text, str(path)), str(path)
+
+
+def parse_config(text: str, source: str) -> Config:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping")
+    raw = _expand_env(raw, source, "")
+    try:
+        config = msgspec.convert(raw, Config, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(str(exc))}") from None
+    _check_references(config, source)
+    return config
+
+
+def _expand_env(node: Any, source: str, path: str) -> Any:
+    if isinstance(node, dict):
+        return {k: _expand_env(v, source, f"{path}.{k}" if path else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand_env(v, source, f"{path}[{i}]") for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            value = os.environ.get(name, default)
+            if value is None:
+                raise ConfigError(f"{source}: {path}: environment variable {name} is not set")
+            return value
+
+        return _ENV_REF.sub(substitute, node)
+    return node
+
+
+def _describe(message: str) -> str:
+    """Turn msgspec's 'Expected `int`, got `str` - at `$.models[x].context`' into key-path first."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return message
+    key_path = where.rstrip("`").removeprefix("$").lstrip(".")
+    key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", key_path)
+    return f"{key_path or '(top level)'}: {text.replace('`', '')}"
+
+
+def _check_references(config: Config, source: str) -> None:
+    def fail(path: str, what: str) -> None:
+        raise ConfigError(f"{source}: {path}: {what}")
+
+    if not config.tiers:
+        fail("tiers", "at least one tier is required")
+    for name, tier in config.tiers.items():
+        if tier.rpm <= 0:
+            fail(f"tiers.{name}.rpm", "must be positive")
+        if tier.burst_rpm is not None and tier.burst_rpm < tier.rpm:
+            fail(f"tiers.{name}.burst_rpm", "must be at least rpm")
+        for model_id in tier.smart_route or []:
+            if model_id not in config.models:
+                fail(f"tiers.{name}.smart_route", f"unknown model {model_id!r}")
+    for name, provider in config.providers.items():
+        if provider.kind == "openai" and not provider.base_url:
+            fail(f"providers.{name}.base_url", "required for kind openai")
+    for model_id, model in config.models.items():
+        at = f"models.{model_id}"
+        if model.tier not in config.tiers:
+            fail(f"{at}.tier", f"unknown tier {model.tier!r} (tiers: {', '.join(config.tiers)})")
+        if model_id == "smart-route":
+            fail(at, "'smart-route' is reserved")
+        if model.context <= 0 or model.max_output <= 0:
+            fail(at, "context and max_output must be positive")
+        wildcard = model_id.endswith("/*")
+        if model.price == "upstream" and not wildcard:
+            fail(f"{at}.price", "'upstream' pricing is only for wildcard routes such as openrouter/*")
+        if wildcard and not model.provider:
+            fail(f"{at}.provider", "a wildcard route needs a provider")
+        if not wildcard and not model.deployments and not model.provider:
+            fail(f"{at}.deployments", "a model needs at least one deployment (or a provider)")
+        for i, dep in enumerate(model.deployments):
+            if dep.provider not in config.providers:
+                fail(f"{at}.deployments[{i}].provider", f"unknown provider {dep.provider!r}")
+            if dep.weight <= 0:
+                fail(f"{at}.deployments[{i}].weight", "must be positive")
+        if model.provider and model.provider not in config.providers:
+            fail(f"{at}.provider", f"unknown provider {model.provider!r}")
+
+
+def deployments_of(model: ModelConfig, model_id: str) -> list[Deployment]:
+    """A model's deployments, with the `provider:` shorthand expanded to one deployment."""
+    if model.deployments:
+        return list(model.deployments)
+    if model.provider:
+        return [Deployment(provider=model.provider, model=model_id)]
+    return []

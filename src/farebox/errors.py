@@ -1,0 +1,98 @@
+"""One error tree, and the single table from error to (HTTP status, OpenAI type, code).
+
+Every error farebox returns is rendered from a GatewayError by `api/` as the OpenAI envelope
+{"error": {"message", "type", "param", "code"}}.
+"""
+
+from __future__ import annotations
+
+
+class GatewayError(Exception):
+    status = 500
+    type = "server_error"
+    code = "internal_error"
+
+    def __init__(self, message: str, *, param: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.param = param
+        self.headers = headers or {}
+
+
+class InvalidRequest(GatewayError):
+    status, type, code = 400, "invalid_request_error", "invalid_request_error"
+
+
+class UnsupportedFeature(InvalidRequest):
+    code = "unsupported_feature"
+
+
+class ContextLengthExceeded(InvalidRequest):
+    code = "context_length_exceeded"
+
+
+class NoCapableModel(InvalidRequest):
+    code = "no_capable_model"
+
+
+class InvalidApiKey(GatewayError):
+    status, type, code = 401, "invalid_request_error", "invalid_api_key"
+
+
+class InsufficientCredits(GatewayError):
+    status, type, code = 402, "insufficient_quota", "insufficient_credits"
+
+
+class TierDoesNotAllowModel(GatewayError):
+    status, type, code = 403, "invalid_request_error", "tier_does_not_allow_model"
+
+
+class ModelNotFound(GatewayError):
+    status, type, code = 404, "invalid_request_error", "model_not_found"
+
+
+class NotFound(GatewayError):
+    status, type, code = 404, "invalid_request_error", "not_found"
+
+
+class MethodNotAllowed(GatewayError):
+    status, type, code = 405, "invalid_request_error", "method_not_allowed"
+
+
+class RequestTooLarge(GatewayError):
+    status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class UnsupportedMediaType(GatewayError):
+    status, type, code = 415, "invalid_request_error", "unsupported_media_type"
+
+
+class RateLimited(GatewayError):
+    status, type, code = 429, "rate_limit_error", "rate_limited"
+
+
+class UpstreamFailed(GatewayError):
+    """An upstream answered with a failure we pass on (after failover, when retryable)."""
+
+    status, type, code = 502, "api_error", "upstream_error"
+
+    def __init__(self, message: str, *, status: int = 502, code: str = "upstream_error",
+                 type: str = "api_error", param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.status, self.code, self.type = status, code, type
+
+
+class ModelUnavailable(GatewayError):
+    status, type, code = 503, "api_error", "model_unavailable"
+
+
+class ServiceUnavailable(GatewayError):
+    status, type, code = 503, "api_error", "service_unavailable"
+
+
+class InternalError(GatewayError):
+    status, type, code = 500, "server_error", "internal_error"
+
+
+def envelope(error: GatewayError) -> dict[str, object]:
+    return {"error": {"message": error.message, "type": error.type, "param": error.param, "code": error.code}}

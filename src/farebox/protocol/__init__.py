@@ -1,0 +1,1 @@
+"""Wire formats only: no logic of ours, and no imports of ours."""

@@ -1,0 +1,98 @@
+"""The provider interface. Adapters translate; they do no I/O of their own and hold no globals.
+
+The dispatcher (pipeline/dispatch.py) owns the HTTP client, timeouts, retries and failover. An
+adapter turns the client's OpenAI chat body into an upstream request, and the upstream's answer
+back into OpenAI shapes:
+
+- `build_request` gets the client's JSON body as a dict (already validated; unknown extra fields
+  kept) and returns the URL, headers and encoded body to POST.
+- `parse_response` returns an OpenAI `chat.completion` dict, usage in OpenAI terms (below).
+- `parse_stream` turns upstream SSE events into OpenAI `chat.completion.chunk` dicts. A chunk may
+  carry `usage` (OpenAI terms); the pipeline moves the usage to the final chunk itself. An error
+  met mid-stream is raised as UpstreamError.
+- `map_error` turns a non-2xx answer into an UpstreamError that says whether to try elsewhere.
+
+Usage in OpenAI terms: `prompt_tokens` counts every input token, cache reads and cache writes
+included; `prompt_tokens_details.cached_tokens` the cache reads;
+`prompt_tokens_details.cache_write_tokens` the cache writes; `completion_tokens` includes
+reasoning, with `completion_tokens_details.reasoning_tokens`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple, Protocol
+
+from farebox.config import ModelConfig, ProviderConfig
+from farebox.protocol.sse import SSEEvent
+
+JSON = dict[str, Any]
+
+
+class Target(NamedTuple):
+    """One deployment of one model, resolved for a request."""
+
+    model_id: str  # the catalogue model (e.g. qwen-coder-32b, or openrouter/x/y for a wildcard)
+    provider_name: str  # the key under `providers:`
+    provider: ProviderConfig
+    upstream_model: str  # the model name the upstream expects
+    model: ModelConfig
+
+    @property
+    def deployment(self) -> str:
+        return f"{self.provider_name}/{self.upstream_model}"
+
+
+class UpstreamRequest(NamedTuple):
+    url: str
+    headers: dict[str, str]
+    body: bytes
+
+
+class UpstreamError(Exception):
+    """An upstream failure. `retryable` means another deployment may well succeed."""
+
+    def __init__(self, status: int, message: str, *, code: str = "upstream_error",
+                 type: str = "api_error", param: str | None = None, retryable: bool = False,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+        self.type = type
+        self.param = param
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class Provider(Protocol):
+    """What every adapter implements. Instances are built once per configured provider."""
+
+    def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest: ...
+
+    def parse_response(self, body: bytes, target: Target) -> JSON: ...
+
+    def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]: ...
+
+    def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError: ...
+
+
+def retryable_status(status: int) -> bool:
+    """Statuses that mean "try another deployment": rate limits, overload and server errors."""
+    return status in (408, 409, 425, 429) or status >= 500
+
+
+def parse_retry_after(headers: dict[str, str]) -> float | None:
+    for name in ("retry-after-ms", "Retry-After-Ms"):
+        if name in headers:
+            try:
+                return float(headers[name]) / 1000
+            except ValueError:
+                pass
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return None
