@@ -83,8 +83,14 @@ class _Outage:
         self._retry_at = 0.0
 
     def skip(self) -> bool:
-        """True while down and not yet due for another try (answer by policy, no I/O)."""
-        return self.down and time.monotonic() < self._retry_at
+        """True while down and not due for another try: answer by policy, with no I/O."""
+        if not self.down:
+            return False
+        now = time.monotonic()
+        if now < self._retry_at:
+            return True
+        self._retry_at = now + self.retry_interval  # this caller probes; the others keep skipping
+        return False
 
     def failed(self, exc: BaseException) -> None:
         if not self.down:
