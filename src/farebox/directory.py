@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from farebox.config import Config, Tier
+from farebox.ratelimit.gcra import Limit
 from farebox.storage.repository import Repository, Row
 
 log = logging.getLogger("farebox.directory")
@@ -25,6 +26,7 @@ class Principal:
     tier: Tier
     rpm: int  # effective limits after key/account overrides
     burst_rpm: int
+    limit: Limit  # the same, as a GCRA limit (built once per distinct rate, not per request)
 
 
 class Directory:
@@ -40,6 +42,7 @@ class Directory:
     def load(self, version: int, accounts: list[Row], keys: list[Row]) -> None:
         by_id = {int(a["id"]): a for a in accounts}
         principals: dict[str, Principal] = {}
+        limits: dict[tuple[int, int], Limit] = {}
         for key in keys:
             account = by_id.get(int(key["account_id"]))
             if account is None or account["disabled"]:
@@ -49,11 +52,14 @@ class Directory:
                 log.warning("account %s has unknown tier %r", account["name"], account["tier"])
                 continue
             rpm = key["rpm"] or account["rpm"] or tier.rpm
-            burst = key["burst_rpm"] or account["burst_rpm"] or tier.burst_rpm or rpm
+            burst = max(key["burst_rpm"] or account["burst_rpm"] or tier.burst_rpm or rpm, rpm)
+            limit = limits.get((rpm, burst))
+            if limit is None:
+                limit = limits[(rpm, burst)] = Limit(rpm, burst)
             principals[key["hash"]] = Principal(
                 key_id=int(key["id"]), key_prefix=key["prefix"], account_id=int(account["id"]),
                 account_name=account["name"], tier_name=account["tier"], tier=tier, rpm=rpm,
-                burst_rpm=max(burst, rpm))
+                burst_rpm=burst, limit=limit)
         self._by_hash = principals
         self.accounts = by_id
         self.version = version
