@@ -1,0 +1,85 @@
+"""A real farebox gateway on loopback, built from a YAML config, for integration tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from farebox.app import create_app
+from farebox.config import parse_config
+from farebox.runtime import Runtime, build_runtime
+from farebox.storage.db import migrate
+from tests.support.threaded import ThreadedServer
+
+TIERS = """
+tiers:
+  starter: {rank: 1, rpm: 6000, burst_rpm: 12000}
+  pro:     {rank: 2, rpm: 6000, burst_rpm: 12000}
+  elite:   {rank: 3, rpm: 6000, burst_rpm: 12000}
+"""
+
+
+class Gateway:
+    def __init__(self, config_text: str, tmp: Path) -> None:
+        db = tmp / "farebox.db"
+        if "database:" not in config_text:
+            config_text = f"database: sqlite:///{db}\n" + config_text
+        if "tiers:" not in config_text:
+            config_text += TIERS
+        self.config = parse_config(config_text, "test config")
+        migrate(self.config.database)
+        self.runtime: Runtime = build_runtime(self.config, admin_key="admin-test-key")
+        self.server = ThreadedServer(create_app(self.config, runtime=self.runtime))
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.server.url}/v1"
+
+    def start(self) -> Gateway:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def run(self, coro: Any) -> Any:
+        return self.server.call(coro)
+
+    def account(self, name: str, tier: str = "pro", usd: str | None = "10") -> str:
+        """Create an account (with credit) and return a fresh key for it, live on the gateway."""
+        op = self.runtime.operator
+
+        async def setup() -> str:
+            await op.create_account(name, tier)
+            if usd is not None:
+                await op.post_credit(name, usd)
+            key = (await op.create_key(name))["key"]
+            await self.runtime.refresher.refresh()
+            await self.runtime.ledger.sync_balances()
+            return str(key)
+
+        return str(self.run(setup()))
+
+    def refresh(self) -> None:
+        async def again() -> None:
+            await self.runtime.refresher.refresh()
+            await self.runtime.ledger.sync_balances()
+
+        self.run(again())
+
+    def client(self, key: str, **kwargs: Any) -> openai.OpenAI:
+        kwargs.setdefault("max_retries", 0)
+        return openai.OpenAI(base_url=self.base_url, api_key=key, **kwargs)
+
+    def ledger(self, account: str) -> list[dict[str, Any]]:
+        return list(self.run(self.runtime.operator.ledger(account)))
+
+    def check(self) -> list[dict[str, Any]]:
+        return list(self.run(self.runtime.operator.check()))
+
+    def wait_idle(self) -> None:
+        self.run(asyncio.sleep(0.05))
+        self.run(self.runtime.chat.drain())
