@@ -42,7 +42,7 @@ def map_error(status: int, body: bytes, headers: dict[str, str]) -> UpstreamErro
         # The operator's key or account is wrong, not the client's request.
         return UpstreamError(502, text, code="upstream_auth_error", retryable=True)
     if status == 404:
-        return UpstreamError(502, text, code="upstream_not_found", retryable=True)
+        return UpstreamError(502, text, code="upstream_model_not_found", retryable=True)
     if status >= 500 or status in (408, 409):
         return UpstreamError(503, text, code="model_unavailable", retryable=True,
                              retry_after=parse_retry_after(headers))
