@@ -91,6 +91,7 @@ class FakeAnthropic:
         self.api_key = api_key
         self.requests: list[Recorded] = []
         self.server: TestServer | None = None
+        self.base_url = ""  # set once started
         self._served = 0
 
     def app(self) -> web.Application:
@@ -288,4 +289,5 @@ async def start_fake_anthropic(script: list[Reply] | None = None, *,
     fake = FakeAnthropic(script, api_key=api_key)
     fake.server = TestServer(fake.app(), host="127.0.0.1", port=0)
     await fake.server.start_server()
-    return str(fake.server.make_url("")).rstrip("/"), fake
+    fake.base_url = str(fake.server.make_url("")).rstrip("/")
+    return fake.base_url, fake
