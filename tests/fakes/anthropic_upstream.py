@@ -28,7 +28,7 @@ API_KEY = "sk-ant-test"
 KNOWN_FIELDS = frozenset({
     "model", "messages", "max_tokens", "system", "stop_sequences", "stream", "temperature", "top_p",
     "top_k", "metadata", "tools", "tool_choice", "thinking", "service_tier", "container", "mcp_servers",
-    "context_management",
+    "context_management", "output_config",
 })
 BLOCK_TYPES = frozenset({"text", "image", "document", "tool_use", "tool_result", "thinking",
                          "redacted_thinking"})
@@ -262,12 +262,15 @@ def _check_tools(body: dict[str, Any]) -> str | None:
 
 def _check_thinking(body: dict[str, Any]) -> str | None:
     thinking = body.get("thinking")
-    if not thinking or thinking.get("type") != "enabled":
+    if not thinking or thinking.get("type") not in ("enabled", "adaptive"):
         return None
     budget = thinking.get("budget_tokens")
-    if not isinstance(budget, int) or budget < 1024:
+    if thinking["type"] == "adaptive":
+        if budget is not None:
+            return "thinking.adaptive.budget_tokens: Extra inputs are not permitted"
+    elif not isinstance(budget, int) or budget < 1024:
         return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
-    if budget >= body["max_tokens"]:
+    elif budget >= body["max_tokens"]:
         return "`max_tokens` must be greater than `thinking.budget_tokens`"
     if "temperature" in body or "top_k" in body:
         return "temperature and top_k may not be set when thinking is enabled"

@@ -23,9 +23,11 @@ def make_provider(**config: Any) -> AnthropicProvider:
     return AnthropicProvider("anthropic", ProviderConfig(kind="anthropic", **config))
 
 
-def make_target(provider: AnthropicProvider, *, max_output: int = 8192) -> Target:
+def make_target(
+    provider: AnthropicProvider, *, max_output: int = 8192, upstream_model: str = UPSTREAM_MODEL
+) -> Target:
     model = ModelConfig(tier="pro", max_output=max_output, price=Price(input=3.0, output=15.0))
-    return Target("claude-sonnet", "anthropic", provider.config, UPSTREAM_MODEL, model)
+    return Target("claude-sonnet", "anthropic", provider.config, upstream_model, model)
 
 
 def fixture(name: str) -> bytes:
@@ -33,11 +35,17 @@ def fixture(name: str) -> bytes:
 
 
 def build(
-    body: dict[str, Any], *, stream: bool = False, max_output: int = 8192, **config: Any
+    body: dict[str, Any],
+    *,
+    stream: bool = False,
+    max_output: int = 8192,
+    upstream_model: str = UPSTREAM_MODEL,
+    **config: Any,
 ) -> dict[str, Any]:
     """The Anthropic body the adapter sends for an OpenAI body."""
     provider = make_provider(**config)
-    request = provider.build_request(body, make_target(provider, max_output=max_output), stream=stream)
+    target = make_target(provider, max_output=max_output, upstream_model=upstream_model)
+    request = provider.build_request(body, target, stream=stream)
     decoded: dict[str, Any] = msgspec.json.decode(request.body)
     return decoded
 

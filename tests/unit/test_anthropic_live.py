@@ -150,6 +150,22 @@ async def test_thinking(fake: FakeAnthropic, stream: bool) -> None:
     assert 0 < usage["completion_tokens_details"]["reasoning_tokens"] < 40
 
 
+async def test_adaptive_thinking_model(fake: FakeAnthropic) -> None:
+    fake.script = [Reply.thinking("Short thought.", "Done.", output_tokens=20)]
+    provider = provider_for(fake)
+    target = make_target(provider, upstream_model="claude-opus-4-7")
+    request = provider.build_request({"messages": [USER], "reasoning_effort": "high"}, target, stream=False)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(request.url, headers=request.headers, data=request.body) as response,
+    ):
+        assert response.status == 200
+        doc = provider.parse_response(await response.read(), target)
+    assert doc["choices"][0]["message"]["reasoning_content"] == "Short thought."
+    sent = fake.requests[-1].body
+    assert sent["thinking"] == {"type": "adaptive"} and sent["output_config"] == {"effort": "high"}
+
+
 async def test_tool_loop_with_reasoning_effort_is_accepted(fake: FakeAnthropic) -> None:
     # The fake refuses thinking when the last assistant turn has tool_use without a thinking block,
     # as Anthropic does; the adapter must leave thinking off for this turn.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from farebox.providers.anthropic.request import JSON_TOOL, JSON_VALUE_TOOL
+from farebox.providers.anthropic.thinking import uses_adaptive_thinking
 from farebox.providers.base import UpstreamError
 from tests.unit.anthropic_support import UPSTREAM_MODEL, build, make_provider, make_target
 
@@ -417,3 +418,41 @@ def test_empty_messages_are_skipped_and_bad_roles_refused() -> None:
     assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
     with pytest.raises(UpstreamError):
         build({"messages": [{"role": "function", "name": "f", "content": "x"}]})
+
+
+@pytest.mark.parametrize(
+    ("model", "adaptive"),
+    [
+        ("claude-3-7-sonnet-20250219", False),
+        ("claude-sonnet-4-20250514", False),
+        ("claude-opus-4-1-20250805", False),
+        ("claude-sonnet-4-5-20250929", False),
+        ("claude-haiku-4-5", False),
+        ("my-proxy-alias", False),
+        ("claude-sonnet-4-6", True),
+        ("claude-opus-4-7", True),
+        ("claude-sonnet-5", True),
+        ("anthropic/claude-opus-5-20260101", True),
+    ],
+)
+def test_which_models_use_adaptive_thinking(model: str, adaptive: bool) -> None:
+    assert uses_adaptive_thinking(model) is adaptive
+
+
+def test_adaptive_thinking_uses_effort_not_a_budget() -> None:
+    body = build(
+        {"messages": [USER], "reasoning_effort": "medium", "max_tokens": 500, "temperature": 0.5},
+        upstream_model="claude-opus-4-7",
+    )
+    assert body["thinking"] == {"type": "adaptive"}
+    assert body["output_config"] == {"effort": "medium"}
+    assert body["max_tokens"] == 500 and "temperature" not in body
+
+
+def test_explicit_anthropic_thinking_object_is_honoured() -> None:
+    body = build(
+        {"messages": [USER], "thinking": {"type": "enabled", "budget_tokens": 3000}, "max_tokens": 9000}
+    )
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 3000}
+    body = build({"messages": [USER], "thinking": {"type": "disabled"}, "reasoning_effort": "high"})
+    assert "thinking" not in body  # the client's own object wins over reasoning_effort

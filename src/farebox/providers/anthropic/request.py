@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from farebox.providers.anthropic.messages import bad_request, convert_messages
+from farebox.providers.anthropic.thinking import add_thinking
 from farebox.providers.base import JSON
 
 # JSON mode is emulated with a forced tool (Anthropic has no response_format). An object schema is
@@ -18,8 +19,6 @@ JSON_TOOL = "farebox_json_output"
 JSON_VALUE_TOOL = "farebox_json_value"
 JSON_TOOLS = frozenset({JSON_TOOL, JSON_VALUE_TOOL})
 
-THINKING_BUDGETS = {"low": 1024, "medium": 4096, "high": 16384, "xhigh": 16384}
-MIN_THINKING_BUDGET = 1024
 # With thinking on, Anthropic accepts top_p only in this range and refuses temperature/top_k changes.
 MIN_TOP_P_WITH_THINKING = 0.95
 
@@ -124,10 +123,8 @@ def _json_tool(response_format: Any) -> JSON | None:
 
 
 def _add_sampling(out: JSON, body: JSON) -> None:
-    thinking = _thinking(out, body)
-    if thinking is not None:
-        out["thinking"] = thinking
-        top_p = body.get("top_p")
+    if add_thinking(out, body):
+        top_p = body.get("top_p")  # Anthropic refuses temperature and top_k with thinking on
         if isinstance(top_p, (int, float)) and top_p >= MIN_TOP_P_WITH_THINKING:
             out["top_p"] = top_p
         return
@@ -137,30 +134,3 @@ def _add_sampling(out: JSON, body: JSON) -> None:
     for name in ("top_p", "top_k"):
         if isinstance(body.get(name), (int, float)):
             out[name] = body[name]
-
-
-def _thinking(out: JSON, body: JSON) -> JSON | None:
-    """The thinking config, sizing max_tokens around it; None when thinking is off or impossible."""
-    explicit = body.get("thinking")  # Anthropic's own object, passed by clients via extra_body
-    effort = body.get("reasoning_effort")
-    if isinstance(explicit, dict) and explicit.get("type") == "enabled":
-        budget = explicit.get("budget_tokens")
-        budget = budget if isinstance(budget, int) else MIN_THINKING_BUDGET
-    elif isinstance(effort, str) and effort in THINKING_BUDGETS:
-        budget = THINKING_BUDGETS[effort]
-    else:
-        return None
-    if out.get("tool_choice", {}).get("type") in ("any", "tool") or _continues_tool_turn(out["messages"]):
-        # Anthropic refuses forced tool use with thinking, and a tool-result turn needs the signed
-        # thinking block of the assistant turn before it, which OpenAI clients never send back.
-        return None
-    max_tokens = out["max_tokens"]
-    budget = max(MIN_THINKING_BUDGET, min(budget, max_tokens - 1))
-    if budget >= max_tokens:
-        out["max_tokens"] = budget + max_tokens  # keep the answer room the client asked for
-    return {"type": "enabled", "budget_tokens": budget}
-
-
-def _continues_tool_turn(turns: list[JSON]) -> bool:
-    return len(turns) >= 2 and turns[-2]["role"] == "assistant" and \
-        any(b["type"] == "tool_use" for b in turns[-2]["content"])
