@@ -456,3 +456,14 @@ def test_explicit_anthropic_thinking_object_is_honoured() -> None:
     assert body["thinking"] == {"type": "enabled", "budget_tokens": 3000}
     body = build({"messages": [USER], "thinking": {"type": "disabled"}, "reasoning_effort": "high"})
     assert "thinking" not in body  # the client's own object wins over reasoning_effort
+
+
+def test_tool_schema_without_a_type_is_an_object_schema() -> None:
+    tools = [
+        {
+            "type": "function",
+            "function": {"name": "f", "parameters": {"properties": {"a": {"type": "string"}}}},
+        }
+    ]
+    schema = build({"messages": [USER], "tools": tools})["tools"][0]["input_schema"]
+    assert schema == {"type": "object", "properties": {"a": {"type": "string"}}}

@@ -80,8 +80,10 @@ def _tool(tool: Any, i: int) -> JSON:
     if not isinstance(function, dict) or not isinstance(function.get("name"), str):
         raise bad_request(f"tools[{i}]: only function tools are supported by this model", f"tools[{i}]",
                           code="unsupported_feature")
-    out: JSON = {"name": function["name"],
-                 "input_schema": function.get("parameters") or {"type": "object", "properties": {}}}
+    schema = function.get("parameters") or {"type": "object", "properties": {}}
+    if "type" not in schema:
+        schema = {"type": "object", **schema}  # OpenAI tolerates it missing; Anthropic does not
+    out: JSON = {"name": function["name"], "input_schema": schema}
     if function.get("description"):
         out["description"] = function["description"]
     if isinstance(tool.get("cache_control"), dict):
