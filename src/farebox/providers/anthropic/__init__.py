@@ -1,0 +1,60 @@
+"""The native Anthropic Messages API adapter (`kind: anthropic`).
+
+POST {base_url}/v1/messages, base_url being the host root (default https://api.anthropic.com),
+with x-api-key and anthropic-version headers. The translation lives in request.py / messages.py
+(OpenAI -> Anthropic), response.py and stream.py (Anthropic -> OpenAI) and errors.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from farebox.config import ProviderConfig
+from farebox.protocol.sse import SSEEvent
+from farebox.providers.anthropic.errors import map_error
+from farebox.providers.anthropic.request import build_body
+from farebox.providers.anthropic.response import parse_message
+from farebox.providers.anthropic.stream import translate_stream
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+
+DEFAULT_BASE_URL = "https://api.anthropic.com"
+API_VERSION = "2023-06-01"
+
+_encode = msgspec.json.Encoder().encode
+
+
+class AnthropicProvider:
+    supported_features: frozenset[str] = frozenset(
+        {"tools", "tool_choice", "json_object", "json_schema", "vision", "reasoning", "prompt_cache"})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
+        # Accept a base_url given with /v1 too (as for OpenAI-style providers).
+        self.url = f"{base.removesuffix('/v1')}/v1/messages"
+        self.headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
+        if config.api_key:
+            self.headers["x-api-key"] = config.api_key
+        self.headers.update(config.headers)  # e.g. anthropic-beta, or a proxy's own auth
+        self.drop_params = frozenset(config.drop_params)
+
+    def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
+        if self.drop_params:
+            body = {k: v for k, v in body.items() if k not in self.drop_params}
+        out = build_body(body, upstream_model=target.upstream_model,
+                         default_max_tokens=target.model.max_output, stream=stream)
+        if self.drop_params:
+            out = {k: v for k, v in out.items() if k not in self.drop_params}
+        return UpstreamRequest(self.url, dict(self.headers), _encode(out))
+
+    def parse_response(self, body: bytes, target: Target) -> JSON:
+        return parse_message(body, target.upstream_model)
+
+    def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
+        return translate_stream(events, target.upstream_model)
+
+    def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+        return map_error(status, body, headers)
