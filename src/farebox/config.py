@@ -26,12 +26,12 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     pass
 
 
-class Listen(_Strict):
+class Listen(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
 
 
-class Tier(_Strict):
+class Tier(_Strict, frozen=True, kw_only=True):
     rank: int
     rpm: int  # sustained requests per minute
     burst_rpm: int | None = None  # rate allowed for a 30 s burst; default = rpm (no burst)
@@ -40,7 +40,7 @@ class Tier(_Strict):
     smart_route: list[str] | None = None  # restrict smart-route's pool for this tier
 
 
-class Timeouts(_Strict):
+class Timeouts(_Strict, frozen=True, kw_only=True):
     """Seconds. Defaults suit LLM traffic: long generations must not be cut."""
 
     connect: float = 10.0
@@ -49,7 +49,7 @@ class Timeouts(_Strict):
     total: float = 1800.0
 
 
-class ProviderConfig(_Strict):
+class ProviderConfig(_Strict, frozen=True, kw_only=True):
     kind: ProviderKind
     base_url: str | None = None
     api_key: str | None = None
@@ -62,7 +62,7 @@ class ProviderConfig(_Strict):
     chunk_delay_ms: float = 0.0  # noop only: delay between streamed chunks
 
 
-class Price(_Strict):
+class Price(_Strict, frozen=True, kw_only=True):
     """USD per 1M tokens."""
 
     input: float
@@ -71,19 +71,19 @@ class Price(_Strict):
     cache_write: float | None = None  # default: input
 
 
-class Deployment(_Strict):
+class Deployment(_Strict, frozen=True, kw_only=True):
     provider: str
     model: str
     priority: int = 1  # lower is tried first
     weight: int = 1  # traffic share within one priority
 
 
-class Modalities(_Strict):
-    input: list[str] = ["text"]
-    output: list[str] = ["text"]
+class Modalities(_Strict, frozen=True, kw_only=True):
+    input: list[str] = msgspec.field(default_factory=lambda: ["text"])
+    output: list[str] = msgspec.field(default_factory=lambda: ["text"])
 
 
-class ModelConfig(_Strict):
+class ModelConfig(_Strict, frozen=True, kw_only=True):
     tier: str
     context: int = 8192
     max_output: int = 4096
@@ -96,36 +96,36 @@ class ModelConfig(_Strict):
     description: str | None = None
 
 
-class Limits(_Strict):
+class Limits(_Strict, frozen=True, kw_only=True):
     max_body_bytes: int = 20 * 1024 * 1024
     client_timeout: float = 30.0  # a client stalling while sending a request is cut off after this
     max_json_depth: int = 64
 
 
-class RateLimits(_Strict):
+class RateLimits(_Strict, frozen=True, kw_only=True):
     scope: Literal["key", "account"] = "key"
     on_redis_failure: Literal["open", "closed"] = "open"
 
 
-class Failover(_Strict):
+class Failover(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
     backoff_base: float = 0.05
     backoff_max: float = 2.0
 
 
-class Circuit(_Strict):
+class Circuit(_Strict, frozen=True, kw_only=True):
     consecutive_failures: int = 5
     error_rate: float = 0.5
     window: int = 20
     cooldown: float = 30.0
 
 
-class Catalog(_Strict):
+class Catalog(_Strict, frozen=True, kw_only=True):
     agents_min_context: int = 32768
 
 
-class Config(_Strict):
+class Config(_Strict, frozen=True, kw_only=True):
     database: str = "sqlite:///farebox.db"
     redis: str | None = None
     listen: Listen = Listen()
