@@ -44,7 +44,7 @@ def classify(status: int, detail: ErrorDetail, retry_after: float | None = None)
         return UpstreamError(429, message, code="rate_limited", type="rate_limit_error", retryable=True,
                              retry_after=retry_after if retry_after is not None else _retry_delay(detail))
     if grpc == "NOT_FOUND" or status == 404:
-        return UpstreamError(502, message, code="upstream_error", retryable=True)
+        return UpstreamError(502, message, code="upstream_model_not_found", retryable=True)
     if status == 413:
         return UpstreamError(413, message, code="request_too_large", type="invalid_request_error")
     if grpc in _CLIENT_STATUSES or status == 400:
