@@ -23,15 +23,56 @@ from aiohttp import web
 
 API_KEY = "test-gemini-key"
 _PATH = re.compile(r"^/v1beta/(models|tunedModels)/([^/:]+):(generateContent|streamGenerateContent)$")
-_TOP_LEVEL = {"contents", "systemInstruction", "tools", "toolConfig", "generationConfig", "safetySettings",
-              "cachedContent"}
-_GENERATION = {"temperature", "topP", "topK", "seed", "presencePenalty", "frequencyPenalty", "candidateCount",
-               "maxOutputTokens", "stopSequences", "responseMimeType", "responseSchema", "responseLogprobs",
-               "logprobs", "thinkingConfig"}
+_TOP_LEVEL = {
+    "contents",
+    "systemInstruction",
+    "tools",
+    "toolConfig",
+    "generationConfig",
+    "safetySettings",
+    "cachedContent",
+}
+_GENERATION = {
+    "temperature",
+    "topP",
+    "topK",
+    "seed",
+    "presencePenalty",
+    "frequencyPenalty",
+    "candidateCount",
+    "maxOutputTokens",
+    "stopSequences",
+    "responseMimeType",
+    "responseSchema",
+    "responseLogprobs",
+    "logprobs",
+    "thinkingConfig",
+}
 _PART_DATA = {"text", "inlineData", "fileData", "functionCall", "functionResponse"}
-_SCHEMA_KEYS = {"type", "format", "title", "description", "nullable", "enum", "items", "minItems", "maxItems",
-                "properties", "required", "propertyOrdering", "anyOf", "minimum", "maximum", "minLength",
-                "maxLength", "pattern", "minProperties", "maxProperties", "example", "default"}
+_SCHEMA_KEYS = {
+    "type",
+    "format",
+    "title",
+    "description",
+    "nullable",
+    "enum",
+    "items",
+    "minItems",
+    "maxItems",
+    "properties",
+    "required",
+    "propertyOrdering",
+    "anyOf",
+    "minimum",
+    "maximum",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minProperties",
+    "maxProperties",
+    "example",
+    "default",
+}
 
 
 @dataclass
@@ -87,19 +128,26 @@ class FakeGemini:
         if not match:
             return _error(404, "NOT_FOUND", f"Path {request.path} not found.")
         if "key" in request.query:
-            return _error(400, "INVALID_ARGUMENT", "fake: the API key must travel in x-goog-api-key, not the URL")
+            return _error(
+                400, "INVALID_ARGUMENT", "fake: the API key must travel in x-goog-api-key, not the URL"
+            )
         key = request.headers.get("x-goog-api-key")
         if key is None:
             return _error(403, "PERMISSION_DENIED", "Method doesn't allow unregistered callers.")
         if key != self.api_key:
-            return _error(400, "INVALID_ARGUMENT", "API key not valid. Please pass a valid API key.",
-                          [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}])
+            return _error(
+                400,
+                "INVALID_ARGUMENT",
+                "API key not valid. Please pass a valid API key.",
+                [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID"}],
+            )
         try:
             body = await request.json()
         except ValueError:
             return _error(400, "INVALID_ARGUMENT", "Invalid JSON payload received.")
-        self.requests.append(Recorded(match.group(2), match.group(3), dict(request.query),
-                                      dict(request.headers), body))
+        self.requests.append(
+            Recorded(match.group(2), match.group(3), dict(request.query), dict(request.headers), body)
+        )
         problem = check_request(body)
         if problem:
             return _error(400, "INVALID_ARGUMENT", problem)
@@ -107,7 +155,11 @@ class FakeGemini:
         if reply.latency:
             await asyncio.sleep(reply.latency)
         if reply.status != 200:
-            envelope = reply.error or {"code": reply.status, "message": "scripted failure", "status": "INTERNAL"}
+            envelope = reply.error or {
+                "code": reply.status,
+                "message": "scripted failure",
+                "status": "INTERNAL",
+            }
             return web.json_response({"error": envelope}, status=reply.status)
         model = match.group(2)
         if match.group(3) == "generateContent":
@@ -124,13 +176,17 @@ class FakeGemini:
                 await asyncio.sleep(reply.chunk_delay)
             await response.write(b"data: " + json.dumps(event).encode() + b"\r\n\r\n")
             if i == 0 and reply.stream_error is not None:
-                await response.write(b"data: " + json.dumps({"error": reply.stream_error}).encode() + b"\r\n\r\n")
+                await response.write(
+                    b"data: " + json.dumps({"error": reply.stream_error}).encode() + b"\r\n\r\n"
+                )
                 break
         await response.write_eof()
         return response
 
 
-async def start_fake_gemini(script: list[Reply] | None = None, api_key: str = API_KEY) -> tuple[str, FakeGemini]:
+async def start_fake_gemini(
+    script: list[Reply] | None = None, api_key: str = API_KEY
+) -> tuple[str, FakeGemini]:
     """Start a fake on 127.0.0.1 (a free port); returns (base_url, fake). Stop it with fake.close()."""
     fake = FakeGemini(script, api_key)
     fake.runner = web.AppRunner(fake.app())
@@ -143,12 +199,13 @@ async def start_fake_gemini(script: list[Reply] | None = None, api_key: str = AP
 
 # -- request checks (what the real API answers 400 to) ----------------------------------------
 
+
 def check_request(body: Any) -> str | None:
     if not isinstance(body, dict):
         return "Invalid JSON payload received. Expected an object."
     unknown = set(body) - _TOP_LEVEL
     if unknown:
-        return f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}": Cannot find field.'
+        return _unknown(sorted(unknown)[0], "request")
     contents = body.get("contents")
     if not contents:
         return "* GenerateContentRequest.contents: contents is not specified"
@@ -159,16 +216,29 @@ def check_request(body: Any) -> str | None:
             return f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty."
         for part in content["parts"]:
             if len(_PART_DATA & set(part)) != 1:
-                return f"* GenerateContentRequest.contents[{i}].parts: required oneof field 'data' must have one initialized field"
+                return f"* contents[{i}].parts: required oneof field 'data' must have one initialized field"
     unknown = set(body.get("generationConfig", {})) - _GENERATION
     if unknown:
-        return f'Invalid JSON payload received. Unknown name "{sorted(unknown)[0]}" at \'generation_config\': Cannot find field.'
+        return _unknown(sorted(unknown)[0], "generation_config")
     for tool in body.get("tools", []):
         for decl in tool.get("functionDeclarations", []):
             bad = _bad_schema_key(decl.get("parameters", {}))
             if bad:
-                return f'Invalid JSON payload received. Unknown name "{bad}" at \'tools[0].function_declarations\': Cannot find field.'
-    return _bad_schema_key(body.get("generationConfig", {}).get("responseSchema", {}))
+                return _unknown(bad, "tools[0].function_declarations")
+    bad = _bad_schema_key(body.get("generationConfig", {}).get("responseSchema", {}))
+    return _unknown(bad, "generation_config.response_schema") if bad else None
+
+
+def _children(key: str, value: Any) -> list[Any]:
+    if key == "properties" and isinstance(value, dict):
+        return list(value.values())
+    if key == "anyOf" and isinstance(value, list):
+        return value
+    return [value] if key == "items" else []
+
+
+def _unknown(name: str, where: str) -> str:
+    return f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
 
 
 def _bad_schema_key(schema: Any) -> str | None:
@@ -179,8 +249,7 @@ def _bad_schema_key(schema: Any) -> str | None:
             return key
         if key == "type" and not isinstance(value, str):
             return "type (must be a string)"
-        children = value.values() if key == "properties" else value if key == "anyOf" else [value] if key == "items" else []
-        for child in children:
+        for child in _children(key, value):
             bad = _bad_schema_key(child)
             if bad:
                 return bad
@@ -189,13 +258,16 @@ def _bad_schema_key(schema: Any) -> str | None:
 
 # -- answers ----------------------------------------------------------------------------------
 
+
 def _words(text: str) -> int:
     return len(text.split())
 
 
 def _usage(reply: Reply, candidates: int, thoughts: int) -> dict[str, Any]:
-    usage: dict[str, Any] = {"promptTokenCount": reply.prompt_tokens,
-                             "totalTokenCount": reply.prompt_tokens + candidates + thoughts}
+    usage: dict[str, Any] = {
+        "promptTokenCount": reply.prompt_tokens,
+        "totalTokenCount": reply.prompt_tokens + candidates + thoughts,
+    }
     if candidates:
         usage["candidatesTokenCount"] = candidates
     if thoughts:
@@ -215,9 +287,17 @@ def _call_parts(reply: Reply) -> list[dict[str, Any]]:
     return parts
 
 
-def _envelope(model: str, candidates: list[dict[str, Any]] | None, usage: dict[str, Any],
-              block_reason: str | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"usageMetadata": usage, "modelVersion": model, "responseId": "fakeResp" + model[-4:]}
+def _envelope(
+    model: str,
+    candidates: list[dict[str, Any]] | None,
+    usage: dict[str, Any],
+    block_reason: str | None = None,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "usageMetadata": usage,
+        "modelVersion": model,
+        "responseId": "fakeResp" + model[-4:],
+    }
     if candidates is not None:
         out["candidates"] = candidates
     if block_reason:
@@ -234,7 +314,11 @@ def full_response(reply: Reply, model: str) -> dict[str, Any]:
     if reply.text:
         parts.append({"text": reply.text})
     parts += _call_parts(reply)
-    candidate = {"content": {"role": "model", "parts": parts}, "finishReason": reply.finish_reason, "index": 0}
+    candidate = {
+        "content": {"role": "model", "parts": parts},
+        "finishReason": reply.finish_reason,
+        "index": 0,
+    }
     candidates = _words(reply.text) + 5 * len(reply.tool_calls)
     return _envelope(model, [candidate], _usage(reply, candidates, _words(reply.thoughts)))
 
@@ -249,7 +333,7 @@ def stream_events(reply: Reply, model: str) -> list[dict[str, Any]]:
         pieces.append({"text": reply.thoughts, "thought": True})
     words = reply.text.split(" ") if reply.text else []
     for i in range(0, len(words), reply.chunk_words):
-        chunk = " ".join(words[i:i + reply.chunk_words])
+        chunk = " ".join(words[i : i + reply.chunk_words])
         pieces.append({"text": chunk if i == 0 else " " + chunk})
     calls = _call_parts(reply)
     thoughts = _words(reply.thoughts)
@@ -261,7 +345,11 @@ def stream_events(reply: Reply, model: str) -> list[dict[str, Any]]:
         candidate = {"content": {"role": "model", "parts": [piece]}, "index": 0}
         events.append(_envelope(model, [candidate], _usage(reply, seen, thoughts)))
     last_parts = calls or [{"text": ""}]
-    final = {"content": {"role": "model", "parts": last_parts}, "finishReason": reply.finish_reason, "index": 0}
+    final = {
+        "content": {"role": "model", "parts": last_parts},
+        "finishReason": reply.finish_reason,
+        "index": 0,
+    }
     events.append(_envelope(model, [final], _usage(reply, seen + 5 * len(calls), thoughts)))
     return events
 

@@ -7,18 +7,21 @@ import pytest
 from tests.unit._gemini import fixture_bytes, provider
 
 
-@pytest.mark.parametrize(("fixture", "http", "status", "code", "retryable"), [
-    ("error_invalid_argument.json", 400, 400, "invalid_request_error", False),
-    ("error_token_limit.json", 400, 400, "context_length_exceeded", False),
-    ("error_api_key_invalid.json", 400, 502, "upstream_auth_error", True),
-    ("error_failed_precondition.json", 400, 502, "upstream_error", True),
-    ("error_permission_denied.json", 403, 502, "upstream_auth_error", True),
-    ("error_not_found.json", 404, 502, "upstream_model_not_found", True),
-    ("error_quota.json", 429, 429, "rate_limited", True),
-    ("error_internal.json", 500, 503, "model_unavailable", True),
-    ("error_unavailable.json", 503, 503, "model_unavailable", True),
-    ("error_deadline.json", 504, 503, "model_unavailable", True),
-])
+@pytest.mark.parametrize(
+    ("fixture", "http", "status", "code", "retryable"),
+    [
+        ("error_invalid_argument.json", 400, 400, "invalid_request_error", False),
+        ("error_token_limit.json", 400, 400, "context_length_exceeded", False),
+        ("error_api_key_invalid.json", 400, 502, "upstream_auth_error", True),
+        ("error_failed_precondition.json", 400, 502, "upstream_error", True),
+        ("error_permission_denied.json", 403, 502, "upstream_auth_error", True),
+        ("error_not_found.json", 404, 502, "upstream_model_not_found", True),
+        ("error_quota.json", 429, 429, "rate_limited", True),
+        ("error_internal.json", 500, 503, "model_unavailable", True),
+        ("error_unavailable.json", 503, 503, "model_unavailable", True),
+        ("error_deadline.json", 504, 503, "model_unavailable", True),
+    ],
+)
 def test_error_fixtures(fixture: str, http: int, status: int, code: str, retryable: bool) -> None:
     error = provider().map_error(http, fixture_bytes(fixture), {})
     assert (error.status, error.code, error.retryable) == (status, code, retryable)

@@ -25,12 +25,18 @@ def test_text() -> None:
     assert doc["id"] == "chatcmpl-tTCwacuEBMvnitYP06qsgQY"
     assert doc["object"] == "chat.completion"
     assert doc["model"] == "gemini-2.0-flash"
-    assert doc["choices"] == [{
-        "index": 0, "logprobs": None, "finish_reason": "stop",
-        "message": {"role": "assistant", "content": "The capital of France is Paris.", "refusal": None},
-    }]
+    assert doc["choices"] == [
+        {
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": "stop",
+            "message": {"role": "assistant", "content": "The capital of France is Paris.", "refusal": None},
+        }
+    ]
     assert doc["usage"] == {
-        "prompt_tokens": 10, "completion_tokens": 7, "total_tokens": 17,
+        "prompt_tokens": 10,
+        "completion_tokens": 7,
+        "total_tokens": 17,
         "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0},
     }
@@ -57,11 +63,14 @@ def test_parallel_tool_calls() -> None:
     calls = choice["message"]["tool_calls"]
     assert [c["function"]["name"] for c in calls] == ["get_weather", "get_weather"]
     assert [json.loads(c["function"]["arguments"]) for c in calls] == [
-        {"location": "Paris", "unit": "celsius"}, {"location": "Tokyo", "unit": "celsius"}]
+        {"location": "Paris", "unit": "celsius"},
+        {"location": "Tokyo", "unit": "celsius"},
+    ]
     assert all(c["id"].startswith("call_") and len(c["id"]) == 29 for c in calls)
     assert calls[0]["id"] != calls[1]["id"]
     signature = json.loads(fixture_bytes("generate_parallel_tool_calls.json"))["candidates"][0]["content"][
-        "parts"][0]["thoughtSignature"]
+        "parts"
+    ][0]["thoughtSignature"]
     assert calls[0]["extra_content"] == {"google": {"thought_signature": signature}}
     assert "extra_content" not in calls[1]
     assert doc["usage"]["completion_tokens"] == 30 + 79
@@ -69,8 +78,14 @@ def test_parallel_tool_calls() -> None:
 
 def test_blocked_prompt_is_an_empty_content_filter_completion() -> None:
     doc = parse("generate_blocked_prompt.json")
-    assert doc["choices"] == [{"index": 0, "logprobs": None, "finish_reason": "content_filter",
-                               "message": {"role": "assistant", "content": "", "refusal": None}}]
+    assert doc["choices"] == [
+        {
+            "index": 0,
+            "logprobs": None,
+            "finish_reason": "content_filter",
+            "message": {"role": "assistant", "content": "", "refusal": None},
+        }
+    ]
     assert doc["usage"]["prompt_tokens"] == 12 and doc["usage"]["completion_tokens"] == 0
 
 
@@ -81,15 +96,31 @@ def test_safety_stop_without_content() -> None:
     assert doc["id"].startswith("chatcmpl-")  # generated: no responseId
 
 
-@pytest.mark.parametrize(("reason", "expected"), [
-    ("STOP", "stop"), ("MAX_TOKENS", "length"), ("SAFETY", "content_filter"), ("RECITATION", "content_filter"),
-    ("BLOCKLIST", "content_filter"), ("PROHIBITED_CONTENT", "content_filter"), ("SPII", "content_filter"),
-    ("IMAGE_SAFETY", "content_filter"), ("OTHER", "stop"), ("MALFORMED_FUNCTION_CALL", "stop"),
-    ("FINISH_REASON_UNSPECIFIED", "stop"), ("SOMETHING_NEW", "stop"),
-])
+@pytest.mark.parametrize(
+    ("reason", "expected"),
+    [
+        ("STOP", "stop"),
+        ("MAX_TOKENS", "length"),
+        ("SAFETY", "content_filter"),
+        ("RECITATION", "content_filter"),
+        ("BLOCKLIST", "content_filter"),
+        ("PROHIBITED_CONTENT", "content_filter"),
+        ("SPII", "content_filter"),
+        ("IMAGE_SAFETY", "content_filter"),
+        ("OTHER", "stop"),
+        ("MALFORMED_FUNCTION_CALL", "stop"),
+        ("FINISH_REASON_UNSPECIFIED", "stop"),
+        ("SOMETHING_NEW", "stop"),
+    ],
+)
 def test_finish_reasons(reason: str, expected: str) -> None:
-    doc = parse({"candidates": [{"content": {"parts": [{"text": "x"}], "role": "model"},
-                                 "finishReason": reason, "index": 0}]})
+    doc = parse(
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": "x"}], "role": "model"}, "finishReason": reason, "index": 0}
+            ]
+        }
+    )
     assert doc["choices"][0]["finish_reason"] == expected
 
 
@@ -106,18 +137,37 @@ def test_logprobs() -> None:
 
 
 def test_several_candidates_become_several_choices() -> None:
-    doc = parse({"candidates": [
-        {"content": {"parts": [{"text": "A"}], "role": "model"}, "finishReason": "STOP", "index": 0},
-        {"content": {"parts": [{"text": "B"}], "role": "model"}, "finishReason": "MAX_TOKENS", "index": 1},
-    ], "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5}})
+    doc = parse(
+        {
+            "candidates": [
+                {"content": {"parts": [{"text": "A"}], "role": "model"}, "finishReason": "STOP", "index": 0},
+                {
+                    "content": {"parts": [{"text": "B"}], "role": "model"},
+                    "finishReason": "MAX_TOKENS",
+                    "index": 1,
+                },
+            ],
+            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 2, "totalTokenCount": 5},
+        }
+    )
     assert [(c["index"], c["message"]["content"], c["finish_reason"]) for c in doc["choices"]] == [
-        (0, "A", "stop"), (1, "B", "length")]
+        (0, "A", "stop"),
+        (1, "B", "length"),
+    ]
     assert doc["model"] == "gemini-2.5-flash"  # no modelVersion: the upstream model
 
 
 def test_tool_use_prompt_tokens_count_as_prompt() -> None:
-    doc = parse({"candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}],
-                 "usageMetadata": {"promptTokenCount": 10, "toolUsePromptTokenCount": 5, "candidatesTokenCount": 1}})
+    doc = parse(
+        {
+            "candidates": [{"content": {"parts": [{"text": "x"}]}, "finishReason": "STOP"}],
+            "usageMetadata": {
+                "promptTokenCount": 10,
+                "toolUsePromptTokenCount": 5,
+                "candidatesTokenCount": 1,
+            },
+        }
+    )
     assert doc["usage"]["prompt_tokens"] == 15 and doc["usage"]["total_tokens"] == 16
 
 

@@ -10,14 +10,27 @@ from tests.fakes.gemini_upstream import _bad_schema_key
 
 def test_strips_rejected_keys_recursively() -> None:
     schema = {
-        "$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "x", "strict": True,
-        "type": "object", "additionalProperties": False, "title": "Order",
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "x",
+        "strict": True,
+        "type": "object",
+        "additionalProperties": False,
+        "title": "Order",
         "properties": {
-            "items": {"type": "array", "uniqueItems": True, "minItems": 1, "items": {
-                "type": "object", "additionalProperties": False, "patternProperties": {"^x": {}},
-                "properties": {"sku": {"type": "string", "format": "uuid", "pattern": "^[A-Z]+$"},
-                               "when": {"type": "string", "format": "date-time"}},
-            }},
+            "items": {
+                "type": "array",
+                "uniqueItems": True,
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "patternProperties": {"^x": {}},
+                    "properties": {
+                        "sku": {"type": "string", "format": "uuid", "pattern": "^[A-Z]+$"},
+                        "when": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
             "count": {"type": "integer", "exclusiveMinimum": 0, "minimum": 1, "multipleOf": 2},
         },
         "required": ["items", "ghost"],
@@ -25,13 +38,20 @@ def test_strips_rejected_keys_recursively() -> None:
     before = copy.deepcopy(schema)
     out = clean_schema(schema)
     assert out == {
-        "type": "object", "title": "Order",
+        "type": "object",
+        "title": "Order",
         "properties": {
-            "items": {"type": "array", "minItems": 1, "items": {
-                "type": "object",
-                "properties": {"sku": {"type": "string", "pattern": "^[A-Z]+$"},
-                               "when": {"type": "string", "format": "date-time"}},
-            }},
+            "items": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "sku": {"type": "string", "pattern": "^[A-Z]+$"},
+                        "when": {"type": "string", "format": "date-time"},
+                    },
+                },
+            },
             "count": {"type": "integer", "minimum": 1},
         },
         "required": ["items"],  # names not in properties are dropped
@@ -41,13 +61,18 @@ def test_strips_rejected_keys_recursively() -> None:
 
 
 def test_nullable_forms_const_and_enums() -> None:
-    out = clean_schema({"type": "object", "properties": {
-        "a": {"type": ["integer", "null"]},
-        "b": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "maybe"},
-        "c": {"const": "fixed"},
-        "d": {"type": "integer", "enum": [1, 2, None]},
-        "e": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
-    }})
+    out = clean_schema(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": ["integer", "null"]},
+                "b": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "maybe"},
+                "c": {"const": "fixed"},
+                "d": {"type": "integer", "enum": [1, 2, None]},
+                "e": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+            },
+        }
+    )
     assert out["properties"] == {
         "a": {"type": "integer", "nullable": True},
         "b": {"nullable": True, "type": "string", "description": "maybe"},
@@ -61,7 +86,11 @@ def test_refs_are_inlined_and_recursion_is_bounded() -> None:
     schema = {
         "type": "object",
         "$defs": {
-            "Point": {"type": "object", "properties": {"x": {"type": "number"}}, "additionalProperties": False},
+            "Point": {
+                "type": "object",
+                "properties": {"x": {"type": "number"}},
+                "additionalProperties": False,
+            },
             "Node": {"type": "object", "properties": {"child": {"$ref": "#/$defs/Node"}}},
         },
         "properties": {

@@ -44,7 +44,10 @@ async def test_thinking_then_parallel_tool_calls() -> None:
     assert deltas(chunks, "content") == ""
     calls = [tc for c in chunks if c["choices"] for tc in c["choices"][0]["delta"].get("tool_calls", [])]
     assert [tc["index"] for tc in calls] == [0, 1]
-    assert [json.loads(tc["function"]["arguments"]) for tc in calls] == [{"location": "Paris"}, {"location": "Tokyo"}]
+    assert [json.loads(tc["function"]["arguments"]) for tc in calls] == [
+        {"location": "Paris"},
+        {"location": "Tokyo"},
+    ]
     assert all(tc["type"] == "function" and tc["id"].startswith("call_") for tc in calls)
     assert calls[0]["extra_content"]["google"]["thought_signature"] == "CiQB0e2Kb9aXmq0L1o7Zf3SxZ0n2bUeF"
     assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
@@ -66,17 +69,27 @@ async def test_error_event_mid_stream_raises() -> None:
 
 async def test_blocked_prompt_stream() -> None:
     chunks = await chunks_of(fixture_bytes("stream_blocked_prompt.sse"))
-    assert chunks[0]["choices"][0] == {"index": 0, "delta": {"role": "assistant", "content": ""},
-                                       "logprobs": None, "finish_reason": "content_filter"}
+    assert chunks[0]["choices"][0] == {
+        "index": 0,
+        "delta": {"role": "assistant", "content": ""},
+        "logprobs": None,
+        "finish_reason": "content_filter",
+    }
     assert chunks[-1]["usage"]["prompt_tokens"] == 11
 
 
 async def test_comments_usage_only_events_and_done_are_ignored() -> None:
-    raw = (b": keep-alive\n\n"
-           + encode_events({"usageMetadata": {"promptTokenCount": 3}})
-           + encode_events({"candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
-                            "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}})
-           + b"data: [DONE]\n\n")
+    raw = (
+        b": keep-alive\n\n"
+        + encode_events({"usageMetadata": {"promptTokenCount": 3}})
+        + encode_events(
+            {
+                "candidates": [{"content": {"parts": [{"text": "ok"}]}, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1},
+            }
+        )
+        + b"data: [DONE]\n\n"
+    )
     chunks = await chunks_of(raw)
     assert len(chunks) == 3  # text (with role), finish, usage
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": "ok"}
@@ -91,8 +104,10 @@ async def test_several_candidates_keep_their_own_state() -> None:
         return {"candidates": [cand]}
 
     raw = encode_events(
-        event(0, {"text": "A"}), event(1, {"text": "B"}),
-        event(1, {"functionCall": {"name": "f", "args": {}}}, "STOP"), event(0, {"text": "a"}, "MAX_TOKENS"),
+        event(0, {"text": "A"}),
+        event(1, {"text": "B"}),
+        event(1, {"functionCall": {"name": "f", "args": {}}}, "STOP"),
+        event(0, {"text": "a"}, "MAX_TOKENS"),
     )
     chunks = await chunks_of(raw)
     by_index: dict[int, list[dict[str, Any]]] = {0: [], 1: []}
@@ -121,9 +136,19 @@ async def test_malformed_event_raises() -> None:
 
 
 async def test_stream_logprobs() -> None:
-    raw = encode_events({"candidates": [{
-        "content": {"parts": [{"text": "Yes"}]}, "finishReason": "STOP",
-        "logprobsResult": {"chosenCandidates": [{"token": "Yes", "logProbability": -0.5}],
-                           "topCandidates": [{"candidates": [{"token": "Yes", "logProbability": -0.5}]}]}}]})
+    raw = encode_events(
+        {
+            "candidates": [
+                {
+                    "content": {"parts": [{"text": "Yes"}]},
+                    "finishReason": "STOP",
+                    "logprobsResult": {
+                        "chosenCandidates": [{"token": "Yes", "logProbability": -0.5}],
+                        "topCandidates": [{"candidates": [{"token": "Yes", "logProbability": -0.5}]}],
+                    },
+                }
+            ]
+        }
+    )
     chunks = await chunks_of(raw)
     assert chunks[0]["choices"][0]["logprobs"]["content"][0]["logprob"] == -0.5
