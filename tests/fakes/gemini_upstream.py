@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +247,7 @@ def _bad_schema_key(schema: Any) -> str | None:
         return None
     for key, value in schema.items():
         if key not in _SCHEMA_KEYS:
-            return key
+            return str(key)
         if key == "type" and not isinstance(value, str):
             return "type (must be a string)"
         for child in _children(key, value):
@@ -296,7 +297,6 @@ def _envelope(
     out: dict[str, Any] = {
         "usageMetadata": usage,
         "modelVersion": model,
-        "responseId": "fakeResp" + model[-4:],
     }
     if candidates is not None:
         out["candidates"] = candidates
@@ -306,6 +306,17 @@ def _envelope(
 
 
 def full_response(reply: Reply, model: str) -> dict[str, Any]:
+    return {**_full_response(reply, model), "responseId": secrets.token_urlsafe(16)}
+
+
+def stream_events(reply: Reply, model: str) -> list[dict[str, Any]]:
+    """The SSE events the real API would send: thoughts, then text in small pieces, then the
+    function calls whole, the finishReason on the last; running usage and one responseId on all."""
+    response_id = secrets.token_urlsafe(16)
+    return [{**event, "responseId": response_id} for event in _stream_events(reply, model)]
+
+
+def _full_response(reply: Reply, model: str) -> dict[str, Any]:
     if reply.block_reason:
         return _envelope(model, None, _usage(reply, 0, 0), reply.block_reason)
     parts: list[dict[str, Any]] = []
@@ -323,9 +334,7 @@ def full_response(reply: Reply, model: str) -> dict[str, Any]:
     return _envelope(model, [candidate], _usage(reply, candidates, _words(reply.thoughts)))
 
 
-def stream_events(reply: Reply, model: str) -> list[dict[str, Any]]:
-    """The SSE events the real API would send: thoughts, then text in small pieces, then the
-    function calls whole, the finishReason on the last; running usage on every event."""
+def _stream_events(reply: Reply, model: str) -> list[dict[str, Any]]:
     if reply.block_reason:
         return [_envelope(model, None, _usage(reply, 0, 0), reply.block_reason)]
     pieces: list[dict[str, Any]] = []
