@@ -1,0 +1,69 @@
+"""The native Google Gemini API adapter (`kind: gemini`).
+
+base_url is the host root (default https://generativelanguage.googleapis.com); requests go to
+/v1beta/models/{model}:generateContent, or :streamGenerateContent?alt=sse when streaming. The
+key travels in the x-goog-api-key header, never in the URL, so it cannot leak into access logs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import msgspec
+
+from farebox.config import ProviderConfig
+from farebox.protocol.gemini import response_decoder
+from farebox.protocol.sse import SSEEvent
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.providers.gemini.errors import classify, map_error
+from farebox.providers.gemini.request import build_payload
+from farebox.providers.gemini.response import completion
+from farebox.providers.gemini.stream import translate_stream
+
+DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
+
+__all__ = ["DEFAULT_BASE_URL", "GeminiProvider"]
+
+
+class GeminiProvider:
+    supported_features: frozenset[str] = frozenset({
+        "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning",
+        "prompt_cache",
+    })
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self._root = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1beta/"
+        self._headers = {"content-type": "application/json", **config.headers}
+        if config.api_key:
+            self._headers["x-goog-api-key"] = config.api_key
+        self._drop = frozenset(config.drop_params)
+        self._encoder = msgspec.json.Encoder()
+
+    def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
+        if self._drop:
+            body = {k: v for k, v in body.items() if k not in self._drop}
+        payload = build_payload(body, target.model.max_output)
+        # a bare name is a base model; "tunedModels/x" style names are used as they are
+        model = target.upstream_model.removeprefix("models/")
+        resource = model if "/" in model else "models/" + model
+        method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
+        url = self._root + resource + method
+        return UpstreamRequest(url, dict(self._headers), self._encoder.encode(payload))
+
+    def parse_response(self, body: bytes, target: Target) -> JSON:
+        try:
+            resp = response_decoder.decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(502, "the upstream sent a malformed response", retryable=True) from None
+        if resp.error is not None:
+            raise classify(resp.error.code or 500, resp.error)
+        return completion(resp, target.upstream_model, int(time.time()))
+
+    def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
+        return translate_stream(events, target.upstream_model)
+
+    def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+        return map_error(status, body, headers)
