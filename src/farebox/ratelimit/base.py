@@ -11,7 +11,7 @@ FailurePolicy = Literal["open", "closed"]  # what a shared limiter does when its
 
 class RateLimiter(Protocol):
     async def check(self, key: str, limit: Limit, cost: int = 1) -> Decision:
-        """Admit or refuse one request of `cost` against `key`'s bucket for `limit`.
+        """Admit or refuse one request of `cost` (>= 1) against `key`'s bucket for `limit`.
 
         One key holds one bucket: use distinct keys for distinct limits of one principal
         (e.g. "key:42:rpm" and "key:42:tpm")."""

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from farebox.ratelimit.base import FailurePolicy
-from farebox.ratelimit.gcra import US, Decision, Limit, check_us
+from farebox.ratelimit.gcra import Decision, Limit, check_us, to_us
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ if stored then
 end
 local new_tat = base + cost * interval
 if new_tat - now <= capacity then
-  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', math.ceil((new_tat - now) / 1000))
+  local ttl_ms = math.max(1, math.ceil((new_tat - now) / 1000))
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', ttl_ms)
 end
 return {tat, now}
 """
@@ -134,7 +135,7 @@ class RedisRateLimiter:
             return self._fallback(limit)
         args: list[int] = [limit.interval_us, limit.capacity_us, cost]
         if self._clock is not None:
-            args.append(round(self._clock() * US))
+            args.append(to_us(self._clock()))
         try:
             async with asyncio.timeout(self._timeout):
                 tat, now = await self._script(keys=[self._prefix + key], args=args)
