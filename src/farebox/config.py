@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -26,12 +27,12 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
     pass
 
 
-class Listen(_Strict):
+class Listen(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
 
 
-class Tier(_Strict):
+class Tier(_Strict, frozen=True, kw_only=True):
     rank: int
     rpm: int  # sustained requests per minute
     burst_rpm: int | None = None  # rate allowed for a 30 s burst; default = rpm (no burst)
@@ -40,7 +41,7 @@ class Tier(_Strict):
     smart_route: list[str] | None = None  # restrict smart-route's pool for this tier
 
 
-class Timeouts(_Strict):
+class Timeouts(_Strict, frozen=True, kw_only=True):
     """Seconds. Defaults suit LLM traffic: long generations must not be cut."""
 
     connect: float = 10.0
@@ -49,7 +50,7 @@ class Timeouts(_Strict):
     total: float = 1800.0
 
 
-class ProviderConfig(_Strict):
+class ProviderConfig(_Strict, frozen=True, kw_only=True):
     kind: ProviderKind
     base_url: str | None = None
     api_key: str | None = None
@@ -62,7 +63,7 @@ class ProviderConfig(_Strict):
     chunk_delay_ms: float = 0.0  # noop only: delay between streamed chunks
 
 
-class Price(_Strict):
+class Price(_Strict, frozen=True, kw_only=True):
     """USD per 1M tokens."""
 
     input: float
@@ -71,19 +72,19 @@ class Price(_Strict):
     cache_write: float | None = None  # default: input
 
 
-class Deployment(_Strict):
+class Deployment(_Strict, frozen=True, kw_only=True):
     provider: str
     model: str
     priority: int = 1  # lower is tried first
     weight: int = 1  # traffic share within one priority
 
 
-class Modalities(_Strict):
+class Modalities(_Strict, frozen=True, kw_only=True):
     input: list[str] = msgspec.field(default_factory=lambda: ["text"])
     output: list[str] = msgspec.field(default_factory=lambda: ["text"])
 
 
-class ModelConfig(_Strict, kw_only=True):
+class ModelConfig(_Strict, frozen=True, kw_only=True):
     tier: str
     context: int = 8192
     max_output: int = 4096
@@ -96,36 +97,36 @@ class ModelConfig(_Strict, kw_only=True):
     description: str | None = None
 
 
-class Limits(_Strict):
+class Limits(_Strict, frozen=True, kw_only=True):
     max_body_bytes: int = 20 * 1024 * 1024
     client_timeout: float = 30.0  # a client stalling while sending a request is cut off after this
     max_json_depth: int = 64
 
 
-class RateLimits(_Strict):
+class RateLimits(_Strict, frozen=True, kw_only=True):
     scope: Literal["key", "account"] = "key"
     on_redis_failure: Literal["open", "closed"] = "open"
 
 
-class Failover(_Strict):
+class Failover(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
     backoff_base: float = 0.05
     backoff_max: float = 2.0
 
 
-class Circuit(_Strict):
+class Circuit(_Strict, frozen=True, kw_only=True):
     consecutive_failures: int = 5
     error_rate: float = 0.5
     window: int = 20
     cooldown: float = 30.0
 
 
-class Catalog(_Strict):
+class Catalog(_Strict, frozen=True, kw_only=True):
     agents_min_context: int = 32768
 
 
-class Config(_Strict, kw_only=True):
+class Config(_Strict, frozen=True, kw_only=True):
     database: str = "sqlite:///farebox.db"
     redis: str | None = None
     listen: Listen = Listen()
@@ -224,27 +225,31 @@ def _check_references(config: Config, source: str) -> None:
         if provider.kind == "openai" and not provider.base_url:
             fail(f"providers.{name}.base_url", "required for kind openai")
     for model_id, model in config.models.items():
-        at = f"models.{model_id}"
-        if model.tier not in config.tiers:
-            fail(f"{at}.tier", f"unknown tier {model.tier!r} (tiers: {', '.join(config.tiers)})")
-        if model_id == "smart-route":
-            fail(at, "'smart-route' is reserved")
-        if model.context <= 0 or model.max_output <= 0:
-            fail(at, "context and max_output must be positive")
-        wildcard = model_id.endswith("/*")
-        if model.price == "upstream" and not wildcard:
-            fail(f"{at}.price", "'upstream' pricing is only for wildcard routes such as openrouter/*")
-        if wildcard and not model.provider:
-            fail(f"{at}.provider", "a wildcard route needs a provider")
-        if not wildcard and not model.deployments and not model.provider:
-            fail(f"{at}.deployments", "a model needs at least one deployment (or a provider)")
-        for i, dep in enumerate(model.deployments):
-            if dep.provider not in config.providers:
-                fail(f"{at}.deployments[{i}].provider", f"unknown provider {dep.provider!r}")
-            if dep.weight <= 0:
-                fail(f"{at}.deployments[{i}].weight", "must be positive")
-        if model.provider and model.provider not in config.providers:
-            fail(f"{at}.provider", f"unknown provider {model.provider!r}")
+        _check_model(config, model_id, model, fail)
+
+
+def _check_model(config: Config, model_id: str, model: ModelConfig, fail: Callable[[str, str], None]) -> None:
+    at = f"models.{model_id}"
+    if model.tier not in config.tiers:
+        fail(f"{at}.tier", f"unknown tier {model.tier!r} (tiers: {', '.join(config.tiers)})")
+    if model_id == "smart-route":
+        fail(at, "'smart-route' is reserved")
+    if model.context <= 0 or model.max_output <= 0:
+        fail(at, "context and max_output must be positive")
+    wildcard = model_id.endswith("/*")
+    if model.price == "upstream" and not wildcard:
+        fail(f"{at}.price", "'upstream' pricing is only for wildcard routes such as openrouter/*")
+    if wildcard and not model.provider:
+        fail(f"{at}.provider", "a wildcard route needs a provider")
+    if not wildcard and not model.deployments and not model.provider:
+        fail(f"{at}.deployments", "a model needs at least one deployment (or a provider)")
+    for i, dep in enumerate(model.deployments):
+        if dep.provider not in config.providers:
+            fail(f"{at}.deployments[{i}].provider", f"unknown provider {dep.provider!r}")
+        if dep.weight <= 0:
+            fail(f"{at}.deployments[{i}].weight", "must be positive")
+    if model.provider and model.provider not in config.providers:
+        fail(f"{at}.provider", f"unknown provider {model.provider!r}")
 
 
 def deployments_of(model: ModelConfig, model_id: str) -> list[Deployment]:

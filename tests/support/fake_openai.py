@@ -137,8 +137,9 @@ class FakeOpenAI:
             events.append(chunk({"reasoning_content": script.reasoning}))
         if script.tool_calls:
             for i, call in enumerate(script.tool_calls):
-                events.append(chunk({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
-                                                     "function": {"name": call["function"]["name"], "arguments": ""}}]}))
+                start = {"index": i, "id": call["id"], "type": "function",
+                         "function": {"name": call["function"]["name"], "arguments": ""}}
+                events.append(chunk({"tool_calls": [start]}))
                 events.append(chunk({"tool_calls": [{"index": i, "function": {
                     "arguments": call["function"]["arguments"]}}]}))
         else:

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from farebox.api.render import error_response
+from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID
 from farebox.errors import (
     GatewayError,
     InternalError,
@@ -31,14 +32,14 @@ def new_request_id() -> str:
 @web.middleware
 async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     request_id = new_request_id()
-    request["request_id"] = request_id
+    request[REQUEST_ID] = request_id
     client_id = request.headers.get("x-request-id")
     shown_id = client_id if client_id and _SANE_ID.fullmatch(client_id) else request_id
-    request["shown_request_id"] = shown_id
+    request[SHOWN_REQUEST_ID] = shown_id
     try:
         response = await handler(request)
     except GatewayError as exc:
-        response = error_response(exc, request.get("extra_headers"))
+        response = error_response(exc, request.get(EXTRA_HEADERS))
     except web.HTTPException as exc:
         response = error_response(_from_http(exc, request))
     except Exception:

@@ -7,16 +7,21 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from farebox.billing.ledger import LedgerWriter
-from farebox.billing.pricing import Usage
 from farebox.billing.wallet import Wallet
 from farebox.config import Config
 from farebox.directory import Principal
-from farebox.errors import GatewayError, InsufficientCredits, ModelUnavailable, ServiceUnavailable, UpstreamFailed
+from farebox.errors import (
+    GatewayError,
+    InsufficientCredits,
+    ModelUnavailable,
+    ServiceUnavailable,
+    UpstreamFailed,
+)
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import Dispatcher
 from farebox.pipeline.rate_limit import admit
@@ -104,7 +109,7 @@ class ChatService:
             raise
         return OpenStream(first, chunks)
 
-    async def relay(self, call: Call, opened: OpenStream) -> AsyncIterator[bytes]:
+    async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
         """The SSE frames for the client. The charge is committed before the last frames."""
         relay = StreamRelay(completion_id=call.completion_id, model=call.requested_model, created=call.created,
                             include_usage=call.include_usage)
@@ -237,7 +242,3 @@ def log_call(call: Call | None, status: int, *, request_id: str = "", key_prefix
         "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
         "cost_usd": None if call.cost_nano is None else call.cost_nano / 1e9,
         "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts)}})
-
-
-def usage_dict(usage: Usage, model_used: str, cost_nano: int) -> dict[str, Any]:
-    return usage.to_openai(model_used, cost_nano)

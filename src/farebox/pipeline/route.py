@@ -9,7 +9,7 @@ from farebox.providers.base import Target
 from farebox.routing.catalog import CatalogModel
 
 
-def ordered_targets(model: CatalogModel, rng: random.Random = random._inst) -> list[Target]:  # type: ignore[attr-defined]
+def ordered_targets(model: CatalogModel, rng: random.Random = random._inst) -> list[Target]:
     deployments = model.config.deployments
     if len(model.targets) <= 1 or not deployments:
         return list(model.targets)

@@ -5,11 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from farebox.config import Config, ConfigError
+from farebox.providers.anthropic import AnthropicProvider
+from farebox.providers.gemini import GeminiProvider
 from farebox.providers.noop import NoopProvider
 from farebox.providers.openai_compat import OpenAICompatProvider
 
 ADAPTERS: dict[str, Any] = {
     "openai": OpenAICompatProvider,
+    "anthropic": AnthropicProvider,
+    "gemini": GeminiProvider,
     "noop": NoopProvider,
 }
 

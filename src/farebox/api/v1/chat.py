@@ -9,7 +9,7 @@ import msgspec
 from aiohttp import web
 
 from farebox.api.render import JSON_TYPE, json_response
-from farebox.api.state import runtime
+from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
 from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
 from farebox.pipeline.authenticate import authenticate
 from farebox.pipeline.chat import log_call
@@ -24,7 +24,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     principal = authenticate(rt.directory, request.headers.get("Authorization"))
     body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
                             rt.config.limits.max_json_depth)
-    request_id: str = request["request_id"]
+    request_id: str = request[REQUEST_ID]
     try:
         call = await rt.chat.admit(principal, body, request_id)
     except GatewayError as exc:
@@ -32,8 +32,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
                  model=str(body.get("model")))
         raise
     headers = rate_headers(call.rate) if call.rate else {}
-    request["extra_headers"] = headers
-    headers["x-request-id"] = request["shown_request_id"]
+    request[EXTRA_HEADERS] = headers
+    headers["x-request-id"] = request[SHOWN_REQUEST_ID]
     if not call.stream:
         try:
             doc = await rt.chat.complete(call)
