@@ -24,7 +24,7 @@ examples the tests check against the API's recorded counts:
 - audio and file parts cost a nominal fixed estimate (their length is not known cheaply).
 
 Cost: each text is estimated in a few C-level passes (about 10 us per KB), a single text
-longer than 32 K characters from samples, and past PROMPT_EXACT_CHARS characters in one
+longer than 16 K characters from samples, and past PROMPT_EXACT_CHARS characters in one
 prompt the rest is estimated from its length at the ratio seen so far, so a request's
 estimate stays bounded whatever the body's size. Malformed bodies never raise: what cannot
 be read is skipped.

@@ -136,7 +136,7 @@ def text_tokens(text: str, profile: Profile = O200K) -> int:
 
 # Longer texts are estimated from evenly spaced windows, scaled by length, so one call costs
 # at most about SAMPLE_ABOVE characters' work (class mixes change slowly along a text).
-SAMPLE_ABOVE = 32_768
+SAMPLE_ABOVE = 16_384
 _WINDOWS = 16
 _WINDOW = SAMPLE_ABOVE // _WINDOWS
 
