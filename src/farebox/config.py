@@ -174,7 +174,7 @@ def parse_config(text: str, source: str) -> Config:
     try:
         config = msgspec.convert(raw, Config, strict=True)
     except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {_describe(str(exc))}") from None
+        raise ConfigError(f"{source}: {_locate(raw) or _describe(str(exc))}") from None
     _check_references(config, source)
     return config
 
@@ -197,11 +197,30 @@ def _expand_env(node: Any, source: str, path: str) -> Any:
     return node
 
 
+_SECTIONS: dict[str, type] = {"tiers": Tier, "providers": ProviderConfig, "models": ModelConfig}
+
+
+def _locate(raw: dict[str, Any]) -> str | None:
+    """msgspec writes dict keys as `[...]`; convert entry by entry to name the failing key."""
+    for section, entry_type in _SECTIONS.items():
+        entries = raw.get(section)
+        if not isinstance(entries, dict):
+            continue
+        for name, value in entries.items():
+            try:
+                msgspec.convert(value, entry_type, strict=True)
+            except msgspec.ValidationError as exc:
+                path, _, text = _describe(str(exc)).partition(": ")
+                full = f"{section}.{name}" if path == "(top level)" else f"{section}.{name}.{path}"
+                return f"{full}: {text}"
+    return None
+
+
 def _describe(message: str) -> str:
     """Turn msgspec's 'Expected `int`, got `str` - at `$.models[x].context`' into key-path first."""
     text, sep, where = message.rpartition(" - at `")
     if not sep:
-        return message
+        return f"(top level): {message.replace('`', '')}"
     key_path = where.rstrip("`").removeprefix("$").lstrip(".")
     key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", key_path)
     return f"{key_path or '(top level)'}: {text.replace('`', '')}"
