@@ -46,6 +46,7 @@ class FakeOpenAI:
         self.queue: deque[Script] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.disconnects = 0  # streams the gateway closed before the end (client went away)
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -154,11 +155,20 @@ class FakeOpenAI:
             final["choices"] = []
             final["usage"] = self._usage(script)
             events.append(final)
+        try:
+            await self._send(request, response, events, script)
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.disconnects += 1
+            raise
+        return response
+
+    async def _send(self, request: web.Request, response: web.StreamResponse, events: list[dict[str, Any] | str],
+                    script: Script) -> None:
         for i, event in enumerate(events):
             if script.cut_after_chunks is not None and i >= script.cut_after_chunks:
                 assert request.transport is not None
                 request.transport.close()
-                return response
+                return
             if script.hang_after_chunks is not None and i >= script.hang_after_chunks:
                 await asyncio.sleep(3600)
             if script.chunk_delay:
@@ -167,4 +177,3 @@ class FakeOpenAI:
             await response.write(f"data: {data}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
-        return response

@@ -42,7 +42,7 @@ def test_env_default_syntax(monkeypatch: pytest.MonkeyPatch) -> None:
     (("kind: openai", "kind: magic"), "f.yaml: providers.up.kind:"),
     (("tier: starter, price", "tier: gold, price"), "f.yaml: models.m.tier: unknown tier 'gold'"),
     (("provider: up, model: x", "provider: nope, model: x"), "models.m.deployments[0].provider: unknown provider"),
-    (("rpm: 60, burst_rpm: 120", "rpm: 60, burst_rpm: 120, colour: red"), "tiers.starter: Object contains unknown field"),
+    (("burst_rpm: 120", "burst_rpm: 120, colour: red"), "tiers.starter: Object contains unknown field"),
     (("price: {input: 1, output: 2}", "price: upstream"), "models.m.price: 'upstream' pricing is only for wildcard"),
 ])
 def test_invalid_config_names_file_key_path_and_fault(monkeypatch: pytest.MonkeyPatch, edit: tuple[str, str],
