@@ -9,9 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import msgspec
-
 from farebox.providers.base import JSON, UpstreamError
+from farebox.providers.translate import arguments_object
 
 _IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 
@@ -128,24 +127,8 @@ def _assistant_blocks(message: JSON, where: str) -> list[JSON]:
         if not isinstance(function, dict) or not isinstance(function.get("name"), str):
             raise bad_request(f"{at}.function.name is required", at)
         blocks.append({"type": "tool_use", "id": call.get("id") or f"toolu_{k}", "name": function["name"],
-                       "input": _tool_input(function.get("arguments"))})
+                       "input": arguments_object(function.get("arguments"))})
     return blocks
-
-
-def _tool_input(arguments: Any) -> JSON:
-    """Anthropic wants the input as an object; OpenAI sends a JSON string that models may have botched.
-
-    A botched one is kept (as {"arguments": raw}) rather than refused, so the conversation goes on.
-    """
-    if isinstance(arguments, dict):
-        return arguments
-    if not arguments:
-        return {}
-    try:
-        value = msgspec.json.decode(arguments)
-    except (msgspec.DecodeError, TypeError):
-        return {"arguments": arguments}
-    return value if isinstance(value, dict) else {"arguments": value}
 
 
 def _tool_result(message: JSON, where: str) -> JSON:

@@ -13,6 +13,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import msgspec
 
 from farebox.providers.gemini.schema import clean_schema
+from farebox.providers.translate import arguments_object
 
 JSON = dict[str, Any]
 
@@ -150,7 +151,7 @@ def _assistant_parts(message: JSON, tool_names: dict[str, str]) -> list[JSON]:
         name = function.get("name") or ""
         if call.get("id"):
             tool_names[call["id"]] = name
-        part: JSON = {"functionCall": {"name": name, "args": _arguments(function.get("arguments"))}}
+        part: JSON = {"functionCall": {"name": name, "args": arguments_object(function.get("arguments"))}}
         signature = ((call.get("extra_content") or {}).get("google") or {}).get("thought_signature")
         if signature:
             part["thoughtSignature"] = signature
@@ -158,18 +159,6 @@ def _assistant_parts(message: JSON, tool_names: dict[str, str]) -> list[JSON]:
     if calls and not any("thoughtSignature" in c for c in calls):
         calls[0]["thoughtSignature"] = SKIP_SIGNATURE  # only the first call of a turn carries one
     return parts + calls
-
-
-def _arguments(raw: Any) -> JSON:
-    if isinstance(raw, dict):
-        return raw
-    if not raw:
-        return {}
-    try:
-        value = msgspec.json.decode(raw)
-    except (msgspec.DecodeError, TypeError):
-        return {"arguments": raw}
-    return value if isinstance(value, dict) else {"arguments": value}
 
 
 def _function_response(message: JSON, tool_names: dict[str, str]) -> JSON:
