@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -41,6 +42,11 @@ class Proc:
         stat = Path(f"/proc/{self.pid}/stat").read_text()
         fields = stat.rpartition(")")[2].split()
         return (int(fields[11]) + int(fields[12])) / _TICK
+
+    def run_wait_s(self) -> float:
+        """Seconds spent runnable but waiting for a CPU (2nd field of /proc/PID/schedstat):
+        time a busy machine took from this process."""
+        return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
 
     def peak_rss_mb(self) -> float:
         """VmHWM: the resident set's high-water mark since the process started."""
@@ -132,6 +138,22 @@ def cpu_probe_ms(python: str, cpu: int) -> float:
         )
         runs.append(float(out.stdout) * 1000)
     return sorted(runs)[1]
+
+
+def system_busy_s() -> float:
+    """CPU seconds used on the whole machine so far (user, nice, system, steal; all cores)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (v[0] + v[1] + v[2] + v[7]) / _TICK
+
+
+def own_cpu_s(procs: list[Proc]) -> float:
+    """CPU seconds of this harness, its waited-for children (wrk) and the live processes given."""
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    for proc in procs:
+        with contextlib.suppress(OSError):
+            total += proc.cpu_seconds()
+    return total
 
 
 class Group:

@@ -33,6 +33,8 @@ class Row:
     cpu_s: float | None = None
     cpu_us_per_req: float | None = None
     peak_rss_mb: float | None = None
+    wait_s: float | None = None  # the gateway's time runnable but without a CPU
+    other_cpu_s: float | None = None  # CPU used by processes not ours during the run: noise
     ledger_charges: int | None = None
     ledger: str | None = None  # OK, OK (+n in flight), MISMATCH
 
@@ -141,6 +143,8 @@ def table(rows: list[Row]) -> str:
         "CPU s",
         "CPU us/req",
         "RSS MB",
+        "wait s",
+        "other CPU s",
         "errors",
         "ledger vs 200s",
     ]
@@ -159,6 +163,8 @@ def table(rows: list[Row]) -> str:
                 _fmt(r.cpu_s, ".2f"),
                 _fmt(r.cpu_us_per_req, ".0f"),
                 _fmt(r.peak_rss_mb, ".0f"),
+                _fmt(r.wait_s, ".2f"),
+                _fmt(r.other_cpu_s, ".1f"),
                 str(r.errors),
                 "-" if r.ledger is None else f"{r.ledger_charges}/{r.ok} {r.ledger}",
             ]
@@ -175,7 +181,10 @@ def table(rows: list[Row]) -> str:
 
 
 def progress(r: Row) -> str:
-    extra = "" if r.cpu_s is None else f"  CPU {r.cpu_s:.2f} s  RSS {r.peak_rss_mb:.0f} MB"
+    extra = (
+        "" if r.cpu_s is None else f"  CPU {r.cpu_s:.2f} s  wait {r.wait_s:.2f} s  RSS {r.peak_rss_mb:.0f} MB"
+    )
+    extra += f"  other CPU {r.other_cpu_s:.1f} s"
     ledger = "" if r.ledger is None else f"  ledger {r.ledger_charges}/{r.ok} {r.ledger}"
     return (
         f"  {r.target:<11} {r.conns:>3} conns  {r.rps:>9,.0f} req/s  p50 {r.p50_ms:6.2f}  "

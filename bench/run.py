@@ -44,6 +44,7 @@ class Bench:
     tmp: Path
     key: str = "sk-bench-no-auth"  # sent to every target, so the request bytes are the same
     fb: farebox_ctl.Farebox | None = None
+    group: procs.Group = field(default_factory=procs.Group)
     rows: list[report.Row] = field(default_factory=list)
 
     def body(self, model: str, stream: bool) -> Path:
@@ -76,7 +77,10 @@ class Bench:
         billed = target == "farebox" and self.fb is not None
         charges0 = self.fb.settled_charges() if billed and self.fb else 0
         cpu0 = proc.cpu_seconds() if proc else 0.0
+        wait0 = proc.run_wait_s() if proc else 0.0
+        busy0, own0 = procs.system_busy_s(), procs.own_cpu_s(self.group.procs)
         res = self.wrk(url, body, conns, self.args.duration)
+        other = procs.system_busy_s() - busy0 - (procs.own_cpu_s(self.group.procs) - own0)
         row = report.Row(
             group,
             target,
@@ -88,11 +92,13 @@ class Bench:
             res.requests,
             res.ok,
             res.errors,
+            other_cpu_s=max(other, 0.0),
         )
         if proc:
             if not proc.alive():
                 raise RuntimeError(f"{proc.name} died during the run:\n{proc.tail()}")
             row.cpu_s = proc.cpu_seconds() - cpu0
+            row.wait_s = proc.run_wait_s() - wait0
             row.cpu_us_per_req = row.cpu_s / res.requests * 1e6 if res.requests else None
             row.peak_rss_mb = proc.peak_rss_mb()
         if billed and self.fb:
@@ -208,10 +214,17 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="farebox-bench-"))
     bench = Bench(args, tools, tmp)
     ok = False
+    busy0 = procs.system_busy_s()
+    time.sleep(1.0)
+    others = procs.system_busy_s() - busy0
     probes = {"start": procs.cpu_probe_ms(sys.executable, GATEWAY_CPU)}
+    print(f"before the bench, other processes used {others:.2f} of {os.cpu_count()} cores;", end=" ")
     print(f"CPU probe on core {GATEWAY_CPU}: {probes['start']:.0f} ms (lower is faster)", flush=True)
+    if others > 0.2:
+        print("  warning: the machine is busy with other work; figures will be noisy", flush=True)
     try:
         with procs.group() as g:
+            bench.group = g
             json_port, stream_port, slow_port = procs.free_port(), procs.free_port(), procs.free_port()
             conf = nginx_conf.write_config(tmp, json_port, stream_port)
             nginx = g.add(
@@ -255,7 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             verdicts = report.targets(bench.rows)
             if verdicts:
                 print("\nTargets (farebox):\n" + report.verdicts_text(verdicts))
-            info = meta(bench, status if ok else "interrupted") | {"cpu_probe_ms": probes}
+            info = meta(bench, status if ok else "interrupted") | {
+                "cpu_probe_ms": probes,
+                "other_cores_before": others,
+            }
             out = report.Results(info, bench.rows).write(HERE / "results")
             print(f"\nresults: {out}")
         if ok:
