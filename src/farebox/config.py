@@ -79,11 +79,11 @@ class Deployment(_Strict):
 
 
 class Modalities(_Strict):
-    input: list[str] = ["text"]
-    output: list[str] = ["text"]
+    input: list[str] = msgspec.field(default_factory=lambda: ["text"])
+    output: list[str] = msgspec.field(default_factory=lambda: ["text"])
 
 
-class ModelConfig(_Strict):
+class ModelConfig(_Strict, kw_only=True):
     tier: str
     context: int = 8192
     max_output: int = 4096
@@ -125,7 +125,7 @@ class Catalog(_Strict):
     agents_min_context: int = 32768
 
 
-class Config(_Strict):
+class Config(_Strict, kw_only=True):
     database: str = "sqlite:///farebox.db"
     redis: str | None = None
     listen: Listen = Listen()

@@ -1,0 +1,1 @@
+"""The operator's /admin/v1 routes."""

@@ -1,0 +1,62 @@
+"""The one middleware: request ids, and every failure rendered as the OpenAI error envelope."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from farebox.api.render import error_response
+from farebox.errors import (
+    GatewayError,
+    InternalError,
+    InvalidRequest,
+    MethodNotAllowed,
+    NotFound,
+    RequestTooLarge,
+)
+
+log = logging.getLogger("farebox.api")
+_SANE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def new_request_id() -> str:
+    return secrets.token_hex(12)
+
+
+@web.middleware
+async def envelope_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    request_id = new_request_id()
+    request["request_id"] = request_id
+    client_id = request.headers.get("x-request-id")
+    shown_id = client_id if client_id and _SANE_ID.fullmatch(client_id) else request_id
+    request["shown_request_id"] = shown_id
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = error_response(exc, request.get("extra_headers"))
+    except web.HTTPException as exc:
+        response = error_response(_from_http(exc, request))
+    except Exception:
+        log.exception("unhandled error in %s %s (request %s)", request.method, request.path, request_id)
+        response = error_response(InternalError(
+            f"The server had an error processing your request (request id {shown_id})."))
+    if not response.prepared:
+        response.headers["x-request-id"] = shown_id
+    return response
+
+
+def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
+    if exc.status == 404:
+        return NotFound(f"Unknown route: {request.method} {request.path}.")
+    if exc.status == 405:
+        return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
+    if exc.status == 413:
+        return RequestTooLarge("The request body is too large.")
+    error = InvalidRequest(exc.reason or "Bad request.")
+    error.status = exc.status if 400 <= exc.status < 500 else 400
+    return error

@@ -1,0 +1,102 @@
+"""POST /v1/chat/completions: parse strictly, run the pipeline, render JSON or SSE."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+from aiohttp import web
+
+from farebox.api.render import JSON_TYPE, json_response
+from farebox.api.state import runtime
+from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+from farebox.pipeline.authenticate import authenticate
+from farebox.pipeline.chat import log_call
+from farebox.pipeline.rate_limit import headers as rate_headers
+from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
+
+_decode = msgspec.json.Decoder().decode
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    rt = runtime(request)
+    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
+                            rt.config.limits.max_json_depth)
+    request_id: str = request["request_id"]
+    try:
+        call = await rt.chat.admit(principal, body, request_id)
+    except GatewayError as exc:
+        log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
+                 model=str(body.get("model")))
+        raise
+    headers = rate_headers(call.rate) if call.rate else {}
+    request["extra_headers"] = headers
+    headers["x-request-id"] = request["shown_request_id"]
+    if not call.stream:
+        try:
+            doc = await rt.chat.complete(call)
+        except GatewayError as exc:
+            log_call(call, exc.status)
+            raise
+        headers["x-farebox-model-used"] = call.model_used or ""
+        log_call(call, 200)
+        return json_response(doc, headers=headers)
+    return await _stream(request, call, headers)
+
+
+async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> web.StreamResponse:
+    rt = runtime(request)
+    try:
+        opened = await rt.chat.open_stream(call)
+    except GatewayError as exc:
+        log_call(call, exc.status)
+        raise
+    headers["x-farebox-model-used"] = call.model_used or ""
+    headers["Cache-Control"] = "no-cache"
+    response = web.StreamResponse(status=200, headers=headers)
+    response.content_type = "text/event-stream"
+    response.charset = "utf-8"
+    frames = rt.chat.relay(call, opened)
+    try:
+        await response.prepare(request)
+        async for frame in frames:
+            await response.write(frame)
+    finally:
+        await frames.aclose()
+    if call.settled:
+        log_call(call, 200)
+    await response.write_eof()
+    return response
+
+
+async def _read_json(request: web.Request, max_bytes: int, timeout: float, max_depth: int) -> dict[str, Any]:
+    content_type = request.headers.get("Content-Type", "")
+    if content_type.split(";")[0].strip().lower() not in (JSON_TYPE, "application/*+json") \
+            and not content_type.split(";")[0].strip().lower().endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type must be application/json; got {content_type or 'none'!r}.")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.")
+    try:
+        async with asyncio.timeout(timeout):
+            raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.") from None
+    except TimeoutError:
+        error = InvalidRequest("The request body was not received in time.")
+        error.status = 408
+        raise error from None
+    try:
+        doc = _decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        raise InvalidRequest("We could not parse the JSON body of your request. The body must be valid "
+                             "JSON (UTF-8).") from None
+    if json_depth_exceeds(doc, max_depth):
+        raise InvalidRequest(f"The JSON body nests deeper than {max_depth} levels.")
+    try:
+        validate_chat_request(doc)
+    except RequestError as exc:
+        raise InvalidRequest(exc.message, param=exc.param) from None
+    return doc  # type: ignore[no-any-return]

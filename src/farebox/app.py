@@ -1,0 +1,36 @@
+"""Composition root: create_app(config) wires everything; no logic lives here."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from farebox.api import health
+from farebox.api.middleware import envelope_middleware
+from farebox.api.state import RUNTIME
+from farebox.api.v1 import account, chat, models
+from farebox.config import Config
+from farebox.runtime import Runtime, build_runtime
+
+
+def create_app(config: Config, *, runtime: Runtime | None = None, source: str = "config") -> web.Application:
+    rt = runtime or build_runtime(config, source=source)
+    app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.max_body_bytes,
+                          handler_args={"max_field_size": 16384})
+    app[RUNTIME] = rt
+    app.router.add_post("/v1/chat/completions", chat.chat_completions)
+    app.router.add_get("/v1/models", models.list_models)
+    app.router.add_get("/v1/models/{model:.+}", models.get_model)
+    app.router.add_get("/v1/usage", account.usage)
+    app.router.add_get("/v1/balance", account.balance)
+    app.router.add_get("/health", health.health)
+    app.router.add_get("/ready", health.ready)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await rt.start()
+        yield
+        await rt.stop()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

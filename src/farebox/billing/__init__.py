@@ -1,0 +1,1 @@
+"""Prices, holds and the ledger: the money path."""

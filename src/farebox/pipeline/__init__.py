@@ -1,0 +1,1 @@
+"""The request stages, one module each; chat.py runs them in order."""

@@ -1,0 +1,243 @@
+"""The chat pipeline, stage by stage: needs -> resolve -> rate limit -> reserve -> route and
+dispatch (with failover) -> settle. `api/v1/chat.py` renders what this returns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from farebox.billing.ledger import LedgerWriter
+from farebox.billing.pricing import Usage
+from farebox.billing.wallet import Wallet
+from farebox.config import Config
+from farebox.directory import Principal
+from farebox.errors import GatewayError, InsufficientCredits, ModelUnavailable, ServiceUnavailable, UpstreamFailed
+from farebox.pipeline.call import Call
+from farebox.pipeline.dispatch import Dispatcher
+from farebox.pipeline.rate_limit import admit
+from farebox.pipeline.relay import StreamRelay, error_frame
+from farebox.pipeline.reserve import check_context, release, reserve
+from farebox.pipeline.resolve import resolve
+from farebox.pipeline.route import ordered_targets
+from farebox.pipeline.settle import completion_text, settle, usage_or_count
+from farebox.protocol.openai import normalize_completion
+from farebox.protocol.sse import DONE_FRAME
+from farebox.providers.base import JSON, Target, UpstreamError
+from farebox.ratelimit.base import RateLimiter
+from farebox.routing.catalog import Catalog, CatalogModel
+from farebox.routing.health import Health
+from farebox.routing.needs import request_needs
+
+log = logging.getLogger("farebox.chat")
+T = TypeVar("T")
+
+
+@dataclass
+class OpenStream:
+    first: JSON
+    chunks: AsyncIterator[JSON]
+
+
+class ChatService:
+    def __init__(self, *, config: Config, catalog: Catalog, health: Health, dispatcher: Dispatcher,
+                 wallet: Wallet, ledger: LedgerWriter, limiter: RateLimiter) -> None:
+        self.config = config
+        self.catalog = catalog
+        self.health = health
+        self.dispatcher = dispatcher
+        self.wallet = wallet
+        self.ledger = ledger
+        self.limiter = limiter
+        self._background: set[asyncio.Task[Any]] = set()
+
+    async def admit(self, principal: Principal, body: JSON, request_id: str) -> Call:
+        """Resolve, rate-limit and reserve: everything that may refuse the request up front."""
+        stream = bool(body.get("stream"))
+        options = body.get("stream_options") or {}
+        call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],
+                    stream=stream, include_usage=bool(options.get("include_usage")),
+                    needs=request_needs(body))
+        call.candidates = resolve(self.catalog, self.health, principal, call.requested_model, call.needs)
+        call.rate = await admit(self.limiter, principal, self.config.rate_limits.scope)
+        check_context(call, call.candidates[0])
+        await reserve(self.wallet, call, call.candidates[0])
+        return call
+
+    # -- non-streaming ------------------------------------------------------------------------
+    async def complete(self, call: Call) -> JSON:
+        try:
+            doc = await self._with_failover(call, lambda target: self.dispatcher.complete(target, call.body))
+            normalize_completion(doc, id=call.completion_id, model=call.requested_model, created=call.created)
+            call.first_byte = time.perf_counter()
+            usage = usage_or_count(call, doc.get("usage"), completion_text(doc))
+            cost = await settle(self.ledger, self.wallet, call, usage, "ok")
+        finally:
+            if not call.settled:
+                await release(self.wallet, call)
+        assert call.model is not None
+        doc["usage"] = usage.to_openai(call.model.id, cost)
+        return doc
+
+    # -- streaming ----------------------------------------------------------------------------
+    async def open_stream(self, call: Call) -> OpenStream:
+        """Connect and read the first chunk, failing over while nothing was sent to the client."""
+        try:
+            return await self._with_failover(call, lambda target: self._first_chunk(call, target))
+        except BaseException:
+            await release(self.wallet, call)
+            raise
+
+    async def _first_chunk(self, call: Call, target: Target) -> OpenStream:
+        chunks = await self.dispatcher.stream(target, call.body)
+        try:
+            first = await anext(chunks)
+        except StopAsyncIteration:
+            raise UpstreamError(502, "The upstream stream ended before any data.", code="upstream_stream_cut",
+                                retryable=True) from None
+        except UpstreamError as exc:
+            exc.retryable = exc.retryable or exc.status >= 500
+            raise
+        return OpenStream(first, chunks)
+
+    async def relay(self, call: Call, opened: OpenStream) -> AsyncIterator[bytes]:
+        """The SSE frames for the client. The charge is committed before the last frames."""
+        relay = StreamRelay(completion_id=call.completion_id, model=call.requested_model, created=call.created,
+                            include_usage=call.include_usage)
+        finished = False
+        try:
+            frame = relay.frames(opened.first)
+            call.first_byte = time.perf_counter()
+            if frame:
+                yield frame
+            try:
+                async for chunk in opened.chunks:
+                    frame = relay.frames(chunk)
+                    if frame:
+                        yield frame
+            except UpstreamError as exc:
+                finished = True
+                yield await self._end_after_failure(call, relay, exc)
+                return
+            finished = True
+            usage = usage_or_count(call, relay.usage, relay.generated_text())
+            try:
+                cost = await settle(self.ledger, self.wallet, call, usage, "ok")
+            except ServiceUnavailable as exc:
+                yield error_frame(exc) + DONE_FRAME
+                return
+            assert call.model is not None
+            yield relay.closing_frames(usage.to_openai(call.model.id, cost)) + DONE_FRAME
+        finally:
+            with contextlib.suppress(Exception):
+                await opened.chunks.aclose()  # type: ignore[attr-defined]
+            if not finished and not call.settled:  # the client went away mid-stream
+                self._spawn(self._settle_abandoned(call, relay))
+
+    async def _end_after_failure(self, call: Call, relay: StreamRelay, exc: UpstreamError) -> bytes:
+        """An upstream failure after the first byte: bill what was delivered, then an error event."""
+        if call.target is not None:
+            self.health.record_failure(call.target.deployment)
+        usage = usage_or_count(call, relay.usage, relay.generated_text())
+        with contextlib.suppress(ServiceUnavailable):
+            await settle(self.ledger, self.wallet, call, usage, "stream_error")
+        return relay.flush_held() + error_frame(exc) + DONE_FRAME
+
+    async def _settle_abandoned(self, call: Call, relay: StreamRelay) -> None:
+        usage = usage_or_count(call, relay.usage, relay.generated_text())
+        try:
+            await settle(self.ledger, self.wallet, call, usage, "abandoned")
+        except ServiceUnavailable:
+            pass
+        finally:
+            log_call(call, 499)
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def drain(self) -> None:
+        """Wait for background settlements (at shutdown)."""
+        if self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
+    # -- failover -----------------------------------------------------------------------------
+    async def _with_failover(self, call: Call, attempt: Callable[[Target], Awaitable[T]]) -> T:
+        policy = self.config.failover
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + policy.deadline
+        tries = 0
+        last: UpstreamError | None = None
+        for index, model in enumerate(call.candidates):
+            if index and not await self._can_afford(call, model):
+                continue
+            for target in ordered_targets(model):
+                if tries >= policy.max_attempts or loop.time() >= deadline:
+                    break
+                if not self.health.allow(target.deployment):
+                    call.attempts.append({"deployment": target.deployment, "error": "circuit open"})
+                    continue
+                tries += 1
+                started = time.perf_counter()
+                try:
+                    result = await attempt(target)
+                except UpstreamError as exc:
+                    call.attempts.append({"deployment": target.deployment, "status": exc.status,
+                                          "error": exc.code})
+                    if not exc.retryable:
+                        raise UpstreamFailed(exc.message, status=exc.status, code=exc.code, type=exc.type,
+                                             param=exc.param) from None
+                    self.health.record_failure(target.deployment)
+                    last = exc
+                    continue
+                self.health.record_success(target.deployment, time.perf_counter() - started)
+                call.model, call.target = model, target
+                return result
+        raise self._unavailable(call, last)
+
+    async def _can_afford(self, call: Call, model: CatalogModel) -> bool:
+        try:
+            check_context(call, model)
+            await reserve(self.wallet, call, model)
+        except (InsufficientCredits, GatewayError) as exc:
+            call.attempts.append({"model": model.id, "error": type(exc).__name__})
+            return False
+        return True
+
+    def _unavailable(self, call: Call, last: UpstreamError | None) -> ModelUnavailable:
+        tried = ", ".join(f"{a.get('deployment') or a.get('model')} ({a.get('status') or a.get('error')})"
+                          for a in call.attempts) or "no deployment was available"
+        error = ModelUnavailable(f"`{call.requested_model}` is unavailable right now; tried: {tried}.")
+        if last is not None and last.retry_after:
+            error.headers["Retry-After"] = str(max(1, int(last.retry_after + 0.999)))
+        return error
+
+
+_access = logging.getLogger("farebox.access")
+
+
+def log_call(call: Call | None, status: int, *, request_id: str = "", key_prefix: str = "",
+             model: str = "") -> None:
+    """One structured line per request. Never prompts, completions or keys."""
+    if not _access.isEnabledFor(logging.INFO):
+        return
+    if call is None:
+        _access.info("", extra={"fields": {"request_id": request_id, "key": key_prefix, "model": model,
+                                            "status": status}})
+        return
+    _access.info("", extra={"fields": {
+        "request_id": call.request_id, "key": call.principal.key_prefix, "account": call.principal.account_name,
+        "model": call.requested_model, "model_used": call.model_used,
+        "deployment": call.target.deployment if call.target else None, "status": status,
+        "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
+        "cost_usd": None if call.cost_nano is None else call.cost_nano / 1e9,
+        "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts)}})
+
+
+def usage_dict(usage: Usage, model_used: str, cost_nano: int) -> dict[str, Any]:
+    return usage.to_openai(model_used, cost_nano)

@@ -1,0 +1,1 @@
+"""Upstream adapters: one per wire format (OpenAI-compatible, Anthropic, Gemini) plus noop."""

@@ -1,0 +1,113 @@
+"""OpenAI-compatible upstreams (vLLM, llama.cpp, Ollama, DeepSeek, Mistral, Cerebras, Groq,
+OpenRouter, OpenAI). They differ only in small quirks, which are rows in `presets.py`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import msgspec
+
+from farebox.config import ProviderConfig
+from farebox.protocol.sse import DONE, SSEEvent
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.providers.errors import upstream_error
+from farebox.providers.presets import preset_for
+
+_decode = msgspec.json.Decoder().decode
+_encode = msgspec.json.Encoder().encode
+
+# Fields of farebox's own that never go upstream.
+GATEWAY_ONLY_FIELDS = frozenset({"model"})
+
+
+class OpenAICompatProvider:
+    supported_features = frozenset(
+        {"tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"})
+
+    def __init__(self, name: str, config: ProviderConfig) -> None:
+        self.name = name
+        self.config = config
+        self.preset = preset_for(config.preset, config.base_url or "")
+        self.url = (config.base_url or "").rstrip("/") + "/chat/completions"
+        headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
+        headers.update(self.preset.headers)
+        if config.api_key:
+            headers["Authorization"] = f"Bearer {config.api_key}"
+        headers.update(config.headers)
+        self.headers = headers
+        self.dropped = frozenset(config.drop_params) | self.preset.drop_params
+
+    def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
+        out: dict[str, Any] = {k: v for k, v in body.items() if k not in self.dropped}
+        out["model"] = target.upstream_model
+        for src, dst in self.preset.rename_params.items():
+            if src in out:
+                out.setdefault(dst, out.pop(src))
+        if stream:
+            out["stream"] = True
+            options = dict(body.get("stream_options") or {})
+            options["include_usage"] = True  # usage is how we bill: always ask for it
+            out["stream_options"] = options
+        else:
+            out.pop("stream_options", None)
+            out["stream"] = False
+        if self.preset.fix_request is not None:
+            self.preset.fix_request(out)
+        return UpstreamRequest(self.url, self.headers, _encode(out))
+
+    def parse_response(self, body: bytes, target: Target) -> JSON:
+        try:
+            doc = _decode(body)
+        except msgspec.DecodeError:
+            raise UpstreamError(502, "The upstream sent a response that is not JSON.",
+                                code="bad_upstream_response", retryable=True) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("choices"), list):
+            raise UpstreamError(502, "The upstream sent a response without choices.",
+                                code="bad_upstream_response", retryable=True)
+        return doc
+
+    async def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
+        finished = False  # a stream cut before any finish_reason (and without [DONE]) failed
+        async for event in events:
+            data = event.data
+            if data == DONE:
+                return
+            try:
+                chunk = _decode(data)
+            except msgspec.DecodeError:
+                raise UpstreamError(502, "The upstream sent a malformed stream event.",
+                                    code="bad_upstream_response", retryable=True) from None
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk and "choices" not in chunk:
+                raise _stream_error(chunk["error"])
+            if not finished:
+                finished = any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
+            yield chunk
+        if not finished:
+            raise UpstreamError(502, "The upstream stream ended before the reply was complete.",
+                                code="upstream_stream_cut")
+
+    def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
+        return upstream_error(status, _error_message(body), headers)
+
+
+def _error_message(body: bytes) -> str:
+    try:
+        doc = _decode(body)
+    except msgspec.DecodeError:
+        return body[:300].decode("utf-8", "replace").strip() or "no details"
+    error = doc.get("error") if isinstance(doc, dict) else None
+    if isinstance(error, dict):
+        return str(error.get("message") or error)
+    if isinstance(error, str):
+        return error
+    if isinstance(doc, dict) and "message" in doc:
+        return str(doc["message"])
+    return str(doc)[:300]
+
+
+def _stream_error(error: Any) -> UpstreamError:
+    message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
+    return UpstreamError(502, f"The upstream failed mid-stream: {message}", code="upstream_error")

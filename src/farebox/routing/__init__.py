@@ -1,0 +1,1 @@
+"""The model catalogue, request needs, smart-route policy and deployment health."""

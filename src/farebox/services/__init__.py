@@ -1,0 +1,1 @@
+"""The operator service layer, shared by the CLI and the admin API."""

@@ -1,0 +1,188 @@
+"""Operator actions: accounts, keys, credits, ledger, usage, checks. The CLI and the admin API
+both call this; neither talks to the repository directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from farebox import apikeys
+from farebox.config import Config
+from farebox.money import nano_to_usd, usd_to_nano
+from farebox.storage.repository import Conflict, Repository, Row
+
+
+class OperatorError(Exception):
+    """A refused operator action, phrased for the operator. `status` is the HTTP equivalent."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+ENTRY_KINDS = ("topup", "refund", "adjustment")
+
+
+class Operator:
+    def __init__(self, repo: Repository, config: Config) -> None:
+        self.repo = repo
+        self.config = config
+
+    # -- accounts -----------------------------------------------------------------------------
+    async def create_account(self, name: str, tier: str) -> dict[str, Any]:
+        name = name.strip()
+        if not name or len(name) > 200:
+            raise OperatorError("an account name must be 1 to 200 characters")
+        if name.isdigit():
+            raise OperatorError("an account name cannot be all digits (it would read as an id)")
+        self._check_tier(tier)
+        try:
+            return account_view(await self.repo.create_account(name, tier))
+        except Conflict as exc:
+            raise OperatorError(str(exc), 409) from None
+
+    async def list_accounts(self) -> list[dict[str, Any]]:
+        return [account_view(row) for row in await self.repo.list_accounts()]
+
+    async def account(self, ref: str | int) -> Row:
+        row = await self.repo.find_account(ref)
+        if row is None:
+            raise OperatorError(f"no account {ref!r}", 404)
+        return row
+
+    async def show_account(self, ref: str | int) -> dict[str, Any]:
+        row = await self.account(ref)
+        view = account_view(row)
+        view["keys"] = [key_view(k) for k in await self.repo.list_keys(row["id"])]
+        return view
+
+    async def set_tier(self, ref: str | int, tier: str) -> dict[str, Any]:
+        self._check_tier(tier)
+        row = await self.account(ref)
+        return account_view(await self.repo.update_account(row["id"], tier=tier))
+
+    def _check_tier(self, tier: str) -> None:
+        if tier not in self.config.tiers:
+            raise OperatorError(f"unknown tier {tier!r} (tiers: {', '.join(self.config.tiers)})")
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def create_key(self, account_ref: str | int, name: str | None = None) -> dict[str, Any]:
+        account = await self.account(account_ref)
+        key = apikeys.new_key()
+        row = await self.repo.create_key(account["id"], name, apikeys.visible_prefix(key), apikeys.hash_key(key))
+        view = key_view(dict(row, account=account["name"]))
+        view["key"] = key  # shown once, never stored
+        return view
+
+    async def list_keys(self, account_ref: str | int | None = None) -> list[dict[str, Any]]:
+        account_id = None if account_ref is None else (await self.account(account_ref))["id"]
+        return [key_view(row) for row in await self.repo.list_keys(account_id)]
+
+    async def revoke_key(self, key_id: int) -> dict[str, Any]:
+        row = await self.repo.revoke_key(key_id)
+        if row is None:
+            raise OperatorError(f"no key with id {key_id}", 404)
+        return key_view(row)
+
+    # -- money --------------------------------------------------------------------------------
+    async def post_credit(self, account_ref: str | int, usd: str | float, *, kind: str = "topup",
+                          note: str | None = None, idempotency_key: str | None = None) -> dict[str, Any]:
+        if kind not in ENTRY_KINDS:
+            raise OperatorError(f"kind must be one of {', '.join(ENTRY_KINDS)}")
+        try:
+            amount = usd_to_nano(usd)
+        except (ValueError, ArithmeticError):
+            raise OperatorError(f"{usd!r} is not a USD amount with at most 9 decimals") from None
+        if kind in ("topup", "refund") and amount <= 0:
+            raise OperatorError("a top-up or refund must be a positive amount")
+        if amount == 0:
+            raise OperatorError("an adjustment cannot be zero")
+        account = await self.account(account_ref)
+        try:
+            row, created = await self.repo.post_entry(account["id"], kind, amount, note=note,
+                                                      idempotency_key=idempotency_key)
+        except Conflict as exc:
+            raise OperatorError(str(exc), 409) from None
+        view = ledger_view(row)
+        view["created"] = created
+        view["account"] = account["name"]
+        return view
+
+    async def ledger(self, account_ref: str | int, limit: int | None = None) -> list[dict[str, Any]]:
+        account = await self.account(account_ref)
+        return [ledger_view(row) for row in await self.repo.ledger_rows(account["id"], limit=limit)]
+
+    async def usage(self, account_ref: str | int, held_nano: int = 0) -> dict[str, Any]:
+        account = await self.account(account_ref)
+        return await usage_report(self.repo, account, held_nano)
+
+    async def check(self) -> list[dict[str, Any]]:
+        return [{"account_id": r["id"], "account": r["name"], "balance_usd": nano_to_usd(r["balance_nano"]),
+                 "ledger_usd": nano_to_usd(int(r["ledger_nano"])), "balance_nano": int(r["balance_nano"]),
+                 "ledger_nano": int(r["ledger_nano"]), "ok": r["ok"]}
+                for r in await self.repo.check_balances()]
+
+
+def month_start(now: dt.datetime | None = None) -> dt.datetime:
+    now = now or dt.datetime.now(dt.UTC)
+    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+async def usage_report(repo: Repository, account: Row, held_nano: int) -> dict[str, Any]:
+    """The /v1/usage body: balance, open holds, and month-to-date (UTC) usage per model."""
+    start = month_start()
+    per_model = []
+    totals = {"requests": 0, "prompt_tokens": 0, "cached_tokens": 0, "cache_write_tokens": 0,
+              "completion_tokens": 0, "reasoning_tokens": 0, "cost_nano": 0}
+    for row in await repo.usage_by_model(account["id"], start.timestamp()):
+        entry = {k: int(row[k] or 0) for k in totals}
+        for k in totals:
+            totals[k] += entry[k]
+        per_model.append(_usage_entry(str(row["model"]), entry))
+    return {
+        "object": "usage",
+        "account": account["name"],
+        "tier": account["tier"],
+        "currency": "USD",
+        "balance_usd": nano_to_usd(int(account["balance_nano"])),
+        "held_usd": nano_to_usd(held_nano),
+        "available_usd": nano_to_usd(int(account["balance_nano"]) - held_nano),
+        "period": {"start": start.isoformat(), "end": dt.datetime.now(dt.UTC).isoformat()},
+        "total": _usage_entry(None, totals),
+        "models": per_model,
+    }
+
+
+def _usage_entry(model: str | None, entry: dict[str, int]) -> dict[str, Any]:
+    out: dict[str, Any] = {} if model is None else {"model": model}
+    out.update({k: v for k, v in entry.items() if k != "cost_nano"})
+    out["cost_usd"] = nano_to_usd(entry["cost_nano"])
+    return out
+
+
+def account_view(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "tier": row["tier"],
+            "balance_usd": nano_to_usd(int(row["balance_nano"])), "balance_nano": int(row["balance_nano"]),
+            "disabled": bool(row["disabled"]), "created_at": _iso(row["created_at"])}
+
+
+def key_view(row: Row) -> dict[str, Any]:
+    return {"id": row["id"], "account_id": row["account_id"], "account": row.get("account"),
+            "name": row["name"], "prefix": row["prefix"], "created_at": _iso(row["created_at"]),
+            "revoked_at": _iso(row["revoked_at"]), "status": "revoked" if row["revoked_at"] else "active"}
+
+
+def ledger_view(row: Row) -> dict[str, Any]:
+    view = {k: v for k, v in row.items() if k not in ("amount_nano", "balance_after_nano", "created_at")}
+    view["created_at"] = _iso(row["created_at"])
+    view["amount_usd"] = nano_to_usd(int(row["amount_nano"]))
+    view["amount_nano"] = int(row["amount_nano"])
+    view["balance_after_usd"] = nano_to_usd(int(row["balance_after_nano"]))
+    view["balance_after_nano"] = int(row["balance_after_nano"])
+    return view
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat()

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy Core tables, the engine, and the repository used by services."""

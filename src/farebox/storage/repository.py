@@ -1,0 +1,225 @@
+"""All SQL farebox runs. Every change an operator makes bumps `state.version` in the same
+transaction, which is how gateway processes learn to refresh their caches."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from farebox.storage.tables import accounts, api_keys, ledger, state
+
+Row = dict[str, Any]
+
+
+class Conflict(Exception):
+    """A uniqueness rule was broken (duplicate account name, reused idempotency key...)."""
+
+
+class Repository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- accounts -----------------------------------------------------------------------------
+    async def create_account(self, name: str, tier: str) -> Row:
+        async with self.engine.begin() as conn:
+            try:
+                result = await conn.execute(
+                    insert(accounts).values(name=name, tier=tier, balance_nano=0, disabled=False,
+                                            created_at=time.time()).returning(*accounts.c))
+            except IntegrityError:
+                raise Conflict(f"an account named {name!r} already exists") from None
+            await _bump(conn)
+            return dict(result.one()._mapping)
+
+    async def find_account(self, ref: str | int) -> Row | None:
+        """By id (an int, or digits) or by name."""
+        where = accounts.c.name == str(ref)
+        if isinstance(ref, int) or str(ref).isdigit():
+            where = where | (accounts.c.id == int(ref))
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(accounts).where(where).order_by(accounts.c.id))).first()
+        return dict(row._mapping) if row else None
+
+    async def list_accounts(self) -> list[Row]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(select(accounts).order_by(accounts.c.id))
+            return [dict(r._mapping) for r in rows]
+
+    async def update_account(self, account_id: int, **values: Any) -> Row:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(accounts).where(accounts.c.id == account_id).values(**values).returning(*accounts.c))
+            await _bump(conn)
+            return dict(result.one()._mapping)
+
+    # -- keys ---------------------------------------------------------------------------------
+    async def create_key(self, account_id: int, name: str | None, prefix: str, key_hash: str) -> Row:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                insert(api_keys).values(account_id=account_id, name=name, prefix=prefix, hash=key_hash,
+                                        created_at=time.time()).returning(*api_keys.c))
+            await _bump(conn)
+            return dict(result.one()._mapping)
+
+    async def list_keys(self, account_id: int | None = None) -> list[Row]:
+        query = select(api_keys, accounts.c.name.label("account")).join(accounts)
+        if account_id is not None:
+            query = query.where(api_keys.c.account_id == account_id)
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query.order_by(api_keys.c.id))]
+
+    async def revoke_key(self, key_id: int) -> Row | None:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=time.time()).returning(*api_keys.c))
+            row = result.first()
+            if row is None:
+                existing = (await conn.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+                return dict(existing._mapping) if existing else None
+            await _bump(conn)
+            return dict(row._mapping)
+
+    # -- money --------------------------------------------------------------------------------
+    async def post_entry(self, account_id: int, kind: str, amount_nano: int, *, note: str | None = None,
+                         idempotency_key: str | None = None) -> tuple[Row, bool]:
+        """Append a top-up / refund / adjustment. Returns (row, created); a reused idempotency
+        key returns the original row with created=False instead of crediting twice."""
+        if idempotency_key is not None:
+            earlier = await self._by_idempotency_key(idempotency_key)
+            if earlier is not None:
+                return _same_entry_or_conflict(earlier, account_id, amount_nano), False
+        try:
+            async with self.engine.begin() as conn:
+                balance = await _add_to_balance(conn, account_id, amount_nano)
+                result = await conn.execute(insert(ledger).values(
+                    created_at=time.time(), account_id=account_id, kind=kind, amount_nano=amount_nano,
+                    balance_after_nano=balance, note=note, idempotency_key=idempotency_key,
+                ).returning(*ledger.c))
+                await _bump(conn)
+                return dict(result.one()._mapping), True
+        except IntegrityError:  # a concurrent request with the same idempotency key won the race
+            earlier = await self._by_idempotency_key(idempotency_key or "")
+            if earlier is None:
+                raise
+            return _same_entry_or_conflict(earlier, account_id, amount_nano), False
+
+    async def _by_idempotency_key(self, key: str) -> Row | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(select(ledger).where(ledger.c.idempotency_key == key))).first()
+        return dict(row._mapping) if row else None
+
+    async def append_charges(self, rows: Sequence[Row]) -> list[int]:
+        """Group commit: many request charges, one transaction. Returns each row's balance after."""
+        async with self.engine.begin() as conn:
+            return await self.append_charges_on(conn, rows)
+
+    @staticmethod
+    async def append_charges_on(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
+        totals: dict[int, int] = {}
+        for row in rows:
+            totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
+        final = {account_id: await _add_to_balance(conn, account_id, total)
+                 for account_id, total in totals.items() if total}
+        # Walk back from each account's final balance to give every row its balance-after.
+        after: list[int] = [0] * len(rows)
+        running = dict(final)
+        for i in range(len(rows) - 1, -1, -1):
+            account_id = rows[i]["account_id"]
+            if account_id not in running:
+                running[account_id] = await _balance(conn, account_id)
+            after[i] = running[account_id]
+            running[account_id] -= rows[i]["amount_nano"]
+        values = [dict(row, balance_after_nano=after[i]) for i, row in enumerate(rows)]
+        await conn.execute(insert(ledger), values)
+        return after
+
+    async def ledger_rows(self, account_id: int, *, limit: int | None = None, since: float | None = None,
+                          kind: str | None = None) -> list[Row]:
+        query = select(ledger).where(ledger.c.account_id == account_id)
+        if since is not None:
+            query = query.where(ledger.c.created_at >= since)
+        if kind is not None:
+            query = query.where(ledger.c.kind == kind)
+        query = query.order_by(ledger.c.id.desc() if limit else ledger.c.id)
+        if limit:
+            query = query.limit(limit)
+        async with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(query)]
+        return rows[::-1] if limit else rows
+
+    async def usage_by_model(self, account_id: int, since: float) -> list[Row]:
+        c = ledger.c
+        query = (select(c.model_used.label("model"), func.count().label("requests"),
+                        func.sum(c.prompt_tokens).label("prompt_tokens"),
+                        func.sum(c.cached_tokens).label("cached_tokens"),
+                        func.sum(c.cache_write_tokens).label("cache_write_tokens"),
+                        func.sum(c.completion_tokens).label("completion_tokens"),
+                        func.sum(c.reasoning_tokens).label("reasoning_tokens"),
+                        func.sum(-c.amount_nano).label("cost_nano"))
+                 .where(c.account_id == account_id, c.kind == "charge", c.created_at >= since)
+                 .group_by(c.model_used).order_by(c.model_used))
+        async with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in await conn.execute(query)]
+
+    async def check_balances(self) -> list[Row]:
+        """Every account with its balance and its ledger sum, and whether they agree."""
+        sums = (select(ledger.c.account_id, func.coalesce(func.sum(ledger.c.amount_nano), 0).label("total"))
+                .group_by(ledger.c.account_id).subquery())
+        query = (select(accounts.c.id, accounts.c.name, accounts.c.balance_nano,
+                        func.coalesce(sums.c.total, 0).label("ledger_nano"))
+                 .select_from(accounts.outerjoin(sums, sums.c.account_id == accounts.c.id))
+                 .order_by(accounts.c.id))
+        async with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in await conn.execute(query)]
+        for row in rows:
+            row["ok"] = int(row["balance_nano"]) == int(row["ledger_nano"])
+        return rows
+
+    # -- the gateway's cache ------------------------------------------------------------------
+    async def state_version(self) -> int:
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(select(state.c.version).where(state.c.id == 1))).scalar_one())
+
+    async def snapshot(self) -> tuple[int, list[Row], list[Row]]:
+        """(version, accounts, active keys) read in one transaction, for the in-memory cache."""
+        async with self.engine.connect() as conn:
+            version = int((await conn.execute(select(state.c.version).where(state.c.id == 1))).scalar_one())
+            account_rows = [dict(r._mapping) for r in await conn.execute(select(accounts))]
+            key_rows = [dict(r._mapping) for r in
+                        await conn.execute(select(api_keys).where(api_keys.c.revoked_at.is_(None)))]
+        return version, account_rows, key_rows
+
+    async def balances(self, account_ids: Iterable[int] | None = None) -> dict[int, int]:
+        query = select(accounts.c.id, accounts.c.balance_nano)
+        if account_ids is not None:
+            query = query.where(accounts.c.id.in_(list(account_ids)))
+        async with self.engine.connect() as conn:
+            return {int(r.id): int(r.balance_nano) for r in await conn.execute(query)}
+
+
+async def _add_to_balance(conn: AsyncConnection, account_id: int, amount_nano: int) -> int:
+    result = await conn.execute(
+        update(accounts).where(accounts.c.id == account_id)
+        .values(balance_nano=accounts.c.balance_nano + amount_nano).returning(accounts.c.balance_nano))
+    return int(result.scalar_one())
+
+
+async def _balance(conn: AsyncConnection, account_id: int) -> int:
+    return int((await conn.execute(select(accounts.c.balance_nano)
+                                   .where(accounts.c.id == account_id))).scalar_one())
+
+
+async def _bump(conn: AsyncConnection) -> None:
+    await conn.execute(update(state).where(state.c.id == 1).values(version=state.c.version + 1))
+
+
+def _same_entry_or_conflict(earlier: Row, account_id: int, amount_nano: int) -> Row:
+    if earlier["account_id"] != account_id or earlier["amount_nano"] != amount_nano:
+        raise Conflict("this idempotency key was already used for a different top-up")
+    return earlier
