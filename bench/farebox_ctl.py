@@ -80,9 +80,9 @@ class Farebox:
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise Unavailable(str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)) from None
 
-    def write_config(self, port: int, upstreams: dict[str, str]) -> None:
+    def write_config(self, port: int, upstreams: dict[str, str], log_requests: bool = True) -> None:
         """upstreams: provider name -> base URL (with /v1). JSON is YAML, so no yaml dependency."""
-        config = {
+        config: dict[str, Any] = {
             "database": f"sqlite:///{self.db}",
             "listen": {"host": "127.0.0.1", "port": port},
             "tiers": {TIER: {"rank": 1, "rpm": NEVER, "burst_rpm": NEVER}},
@@ -98,6 +98,8 @@ class Farebox:
                 for model, provider in MODELS.items()
             },
         }
+        if not log_requests:
+            config["log_requests"] = False
         self.config.write_text(json.dumps(config, indent=2) + "\n")
 
     def setup_account(self) -> str:

@@ -113,7 +113,7 @@ def start_farebox(bench: Bench, g: procs.Group, upstreams: dict[str, str]) -> tu
         fb = farebox_ctl.Farebox.from_command(bench.args.farebox_cmd, bench.tmp)
         fb.check()
         port = procs.free_port()
-        fb.write_config(port, upstreams)
+        fb.write_config(port, upstreams, log_requests=not bench.args.no_request_log)
         bench.key = fb.setup_account()
         proc = g.add(fb.serve(port, GATEWAY_CPU, bench.tmp))
         procs.wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=30)
@@ -179,6 +179,7 @@ def meta(bench: Bench, farebox_status: str) -> dict[str, Any]:
         "pinning": {"gateway": GATEWAY_CPU, "upstream": LOAD_CPU, "wrk": LOAD_CPU},
         "farebox_cmd": bench.args.farebox_cmd,
         "farebox": farebox_status,
+        "farebox_request_log": not bench.args.no_request_log,
     }
 
 
@@ -196,6 +197,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=".venv/bin/farebox",
         help="how to run the farebox CLI, from the repo root (default .venv/bin/farebox); "
         "e.g. 'PYTHONPATH=src /work/main/.venv/bin/python -m farebox'",
+    )
+    p.add_argument(
+        "--no-request-log",
+        action="store_true",
+        help="farebox with log_requests: false (default: its default, on)",
     )
     args = p.parse_args(argv)
     args.only = [g.strip() for g in args.only.split(",") if g.strip()]
