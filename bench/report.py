@@ -52,6 +52,16 @@ def ledger_verdict(charges: int, ok: int, conns: int) -> str:
     return "MISMATCH"
 
 
+def least_disturbed(runs: list[Row]) -> Row:
+    """The run that other processes on this shared machine disturbed least; an error or a ledger
+    mismatch in any run stays visible on it."""
+    best = min(runs, key=lambda r: (r.other_cpu_s or 0.0) + (r.wait_s or 0.0))
+    best.errors = sum(r.errors for r in runs)
+    if any(r.ledger == "MISMATCH" for r in runs):
+        best.ledger = "MISMATCH"
+    return best
+
+
 def fill_added_p50(rows: list[Row]) -> None:
     direct = {(r.group, r.conns): r.p50_ms for r in rows if r.target == "direct"}
     for r in rows:

@@ -68,8 +68,11 @@ class Bench:
         url = origin + CHAT
         self.wrk(url, body, max(conns_list), self.args.warmup)
         for conns in conns_list:
-            self.rows.append(self.measure(group, target, url, body, conns, proc))
-            print(report.progress(self.rows[-1]), flush=True)
+            runs = []
+            for _ in range(self.args.repeat):
+                runs.append(self.measure(group, target, url, body, conns, proc))
+                print(report.progress(runs[-1]), flush=True)
+            self.rows.append(report.least_disturbed(runs))
 
     def measure(
         self, group: str, target: str, url: str, body: Path, conns: int, proc: procs.Proc | None
@@ -167,6 +170,7 @@ def meta(bench: Bench, farebox_status: str) -> dict[str, Any]:
     return {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": bench.args.duration,
+        "repeat": bench.args.repeat,
         "quick": bench.args.quick,
         "cpus": os.cpu_count(),
         "cpu_model": cpu_model,
@@ -197,6 +201,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=".venv/bin/farebox",
         help="how to run the farebox CLI, from the repo root (default .venv/bin/farebox); "
         "e.g. 'PYTHONPATH=src /work/main/.venv/bin/python -m farebox'",
+    )
+    p.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs per row; the table keeps the one least disturbed by other processes (default 1)",
     )
     p.add_argument(
         "--no-request-log",
