@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -140,46 +141,35 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def table(rows: list[Row]) -> str:
-    head = [
-        "group",
-        "target",
-        "conns",
-        "req/s",
-        "p50 ms",
-        "p90 ms",
-        "p99 ms",
-        "+p50 ms",
-        "CPU s",
-        "CPU us/req",
-        "RSS MB",
-        "wait s",
-        "other CPU s",
-        "errors",
-        "ledger vs 200s",
+HEAD = (
+    "group|target|conns|req/s|p50 ms|p90 ms|p99 ms|+p50 ms|CPU s|CPU us/req|RSS MB|wait s|other CPU s|errors"
+)
+HEADINGS = [*HEAD.split("|"), "ledger vs 200s"]
+
+
+def cells(r: Row) -> list[str]:
+    return [
+        r.group,
+        r.target,
+        str(r.conns),
+        f"{r.rps:,.0f}",
+        f"{r.p50_ms:.2f}",
+        f"{r.p90_ms:.2f}",
+        f"{r.p99_ms:.2f}",
+        _fmt(r.added_p50_ms, "+.2f"),
+        _fmt(r.cpu_s, ".2f"),
+        _fmt(r.cpu_us_per_req, ".0f"),
+        _fmt(r.peak_rss_mb, ".0f"),
+        _fmt(r.wait_s, ".2f"),
+        _fmt(r.other_cpu_s, ".1f"),
+        str(r.errors),
+        "-" if r.ledger is None else f"{r.ledger_charges}/{r.ok} {r.ledger}",
     ]
-    lines = [head]
-    for r in rows:
-        lines.append(
-            [
-                r.group,
-                r.target,
-                str(r.conns),
-                f"{r.rps:,.0f}",
-                f"{r.p50_ms:.2f}",
-                f"{r.p90_ms:.2f}",
-                f"{r.p99_ms:.2f}",
-                _fmt(r.added_p50_ms, "+.2f"),
-                _fmt(r.cpu_s, ".2f"),
-                _fmt(r.cpu_us_per_req, ".0f"),
-                _fmt(r.peak_rss_mb, ".0f"),
-                _fmt(r.wait_s, ".2f"),
-                _fmt(r.other_cpu_s, ".1f"),
-                str(r.errors),
-                "-" if r.ledger is None else f"{r.ledger_charges}/{r.ok} {r.ledger}",
-            ]
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+
+
+def table(rows: list[Row]) -> str:
+    lines = [HEADINGS, *(cells(r) for r in rows)]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(HEADINGS))]
     text = [
         "  ".join(
             c.rjust(w) if i > 1 else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True))
@@ -221,3 +211,17 @@ class Results:
         }
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """A results file as a Markdown table and the target verdicts (for bench/README.md)."""
+    lines = [HEADINGS, ["---"] * len(HEADINGS), *(cells(Row(**r)) for r in data["rows"])]
+    out = ["| " + " | ".join(line) + " |" for line in lines]
+    verdicts = [Verdict(**v) for v in data.get("targets", [])]
+    if verdicts:
+        out += ["", verdicts_text(verdicts)]
+    return "\n".join(out)
+
+
+if __name__ == "__main__":  # python bench/report.py bench/results/<file>.json
+    print(markdown(json.loads(Path(sys.argv[1]).read_text())))
