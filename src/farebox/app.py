@@ -22,6 +22,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model:.+}", models.get_model)
+    app.router.add_get("/v1/model-metadata", models.model_metadata_list)
     app.router.add_get("/v1/usage", account.usage)
     app.router.add_get("/v1/balance", account.balance)
     app.router.add_get("/health", health.health)
