@@ -7,18 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.table import Table
 
 from farebox.cli.common import ConfigOption, JsonOption, console, emit, err_console, get_config
 from farebox.config import ConfigError
 from farebox.errors import InvalidRequest
+from farebox.money import NANO_PER_USD, format_usd
 from farebox.providers.registry import build_adapters
 from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.explain import explain_request
 from farebox.routing.health import Health
 
 route_app = typer.Typer(help="Routing: see what smart-route would choose.", no_args_is_help=True)
-
-COLUMNS = ["rank", "model", "tier", "kept", "estimated_cost_usd", "context_length", "status", "reason"]
 
 
 @route_app.command("explain")
@@ -60,7 +60,16 @@ def _print(report: dict[str, Any]) -> None:
     console.print(f"tier {report['tier']}; pool: {', '.join(report['pool'] or ['every model'])}")
     console.print(f"needs: {', '.join(needs['features']) or 'no special features'}; "
                   f"~{needs['prompt_tokens']} prompt tokens; {output}")
-    emit(report["candidates"], False, COLUMNS)
+    table = Table()
+    for name in ("#", "model", "tier", "est. cost", "context", "status"):
+        table.add_column(name, no_wrap=True)
+    table.add_column("verdict")
+    for c in report["candidates"]:
+        cost = c["estimated_cost_usd"]
+        table.add_row("" if c["rank"] is None else str(c["rank"]), c["model"], c["tier"],
+                      "" if cost is None else format_usd(round(cost * NANO_PER_USD)), str(c["context_length"]),
+                      c["status"], c["reason"] if c["kept"] else f"dropped: {c['reason']}")
+    console.print(table)
     if report["chosen"]:
         console.print(f"chosen: {report['chosen']}")
     else:
