@@ -53,8 +53,12 @@ def test_cli_table(files: tuple[Path, Path]) -> None:
                                       "--config", str(config)])
     assert result.exit_code == 0, result.output
     assert "chosen: coder-32b" in result.output
-    assert result.output.index("coder-32b") < result.output.index("mid-chat") < result.output.index("fast-a")
-    assert "needs tier pro" in result.output
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.output.splitlines()
+            if line.startswith("│") and line.split("│")[2].strip()]
+    assert [row[:3] for row in rows[:3]] == [["1", "coder-32b", "starter"], ["2", "mid-chat", "starter"],
+                                             ["", "tiny-8b", "starter"]]
+    assert rows[0][3].startswith("$0.0006") and rows[2][3] == ""
+    assert all(row[6].startswith("dropped:") for row in rows[2:])
 
 
 def test_cli_unknown_tier(files: tuple[Path, Path]) -> None:
