@@ -63,6 +63,8 @@ def test_parameters_follow_the_provider_kind_and_features() -> None:
     assert sonnet["modalities"] == {"input": ["text", "image", "file"], "output": ["text"]}
     assert "seed" in models["odd-price"]["supported_parameters"]
     assert "top_k" not in models["odd-price"]["supported_parameters"]
+    smart = set(models["smart-route"]["supported_parameters"])  # sampling: what every model honours
+    assert "seed" not in smart and "top_k" not in smart and {"temperature", "tools", "reasoning_effort"} <= smart
 
 
 def test_status_live_degraded_down() -> None:

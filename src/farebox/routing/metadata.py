@@ -110,7 +110,9 @@ def smart_route_metadata(catalog: Catalog, health: Health, models: list[CatalogM
         "pricing": None,
         "pricing_per_million": None,
         "supported_features": _ordered(frozenset().union(*(m.features for m in models))),
-        "supported_parameters": sorted(set().union(*(supported_parameters(m) for m in models))),
+        # Sampling parameters every pool model honours; feature parameters route to a model that has them.
+        "supported_parameters": sorted(set.intersection(*(_sampling(m) for m in models))
+                                       | set().union(*(_feature_params(m.features) for m in models))),
         "status": next(s for s in _STATUS_ORDER if s in statuses),
     })
     return entry
@@ -118,13 +120,18 @@ def smart_route_metadata(catalog: Catalog, health: Health, models: list[CatalogM
 
 def supported_parameters(model: CatalogModel) -> list[str]:
     """The sampling parameters every deployment's provider kind honours, plus the features' own."""
+    return sorted(_sampling(model) | _feature_params(model.features))
+
+
+def _sampling(model: CatalogModel) -> set[str]:
     kinds = {t.provider.kind for t in model.targets}
-    params: set[str] = set(_BASE_PARAMS)
-    if kinds:
-        params = set.intersection(*(set(_KIND_PARAMS.get(k, _BASE_PARAMS)) for k in kinds))
-    for feature in model.features:
-        params.update(_FEATURE_PARAMS.get(feature, ()))
-    return sorted(params)
+    if not kinds:
+        return set(_BASE_PARAMS)
+    return set.intersection(*(set(_KIND_PARAMS.get(k, _BASE_PARAMS)) for k in kinds))
+
+
+def _feature_params(features: frozenset[str]) -> set[str]:
+    return {param for feature in features for param in _FEATURE_PARAMS.get(feature, ())}
 
 
 def _modalities(model: CatalogModel) -> tuple[list[str], list[str]]:
