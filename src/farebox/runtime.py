@@ -17,7 +17,7 @@ from farebox.pipeline.dispatch import Dispatcher
 from farebox.providers.registry import build_adapters
 from farebox.ratelimit.base import RateLimiter
 from farebox.ratelimit.memory import MemoryRateLimiter
-from farebox.routing.catalog import Catalog
+from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.health import Health
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine
@@ -62,8 +62,7 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     engine = create_engine(config.database)
     repo = Repository(engine)
     adapters: dict[str, Any] = build_adapters(config, source)
-    catalog = Catalog(config, {name: getattr(a, "supported_features", frozenset())
-                               for name, a in adapters.items()})
+    catalog = Catalog(config, adapter_features(adapters))
     health = Health(config.circuit)
     dispatcher = Dispatcher(adapters)
     wallet = MemoryWallet()

@@ -7,6 +7,7 @@ import typer
 from farebox.cli.accounts import accounts_app, keys_app
 from farebox.cli.db import db_app
 from farebox.cli.money import credits_app, ledger_command
+from farebox.cli.route import route_app
 from farebox.cli.serve import serve
 
 app = typer.Typer(name="farebox", help="farebox: an OpenAI-compatible LLM API gateway with prepaid credits.",
@@ -17,3 +18,4 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(credits_app, name="credits")
 app.command("ledger")(ledger_command)
 app.add_typer(db_app, name="db")
+app.add_typer(route_app, name="route")

@@ -7,7 +7,7 @@ from farebox.directory import Principal
 from farebox.errors import InvalidRequest, UnsupportedFeature
 from farebox.routing.catalog import SMART_ROUTE, Catalog, CatalogModel
 from farebox.routing.health import Health
-from farebox.routing.needs import Needs
+from farebox.routing.needs import Needs, param_for
 from farebox.routing.policy import choose
 
 
@@ -21,15 +21,10 @@ def resolve(catalog: Catalog, health: Health, principal: Principal, model_id: st
     if missing:
         raise UnsupportedFeature(
             f"The model `{model.id}` does not support {', '.join(missing)}, which this request needs.",
-            param=_param_for(missing[0]))
+            param=param_for(missing[0]))
     if needs.max_output is not None and needs.max_output > model.config.max_output:
         raise InvalidRequest(
             f"max_tokens is too large: {needs.max_output}. `{model.id}` supports at most "
             f"{model.config.max_output} completion tokens.", param="max_tokens")
     return [model]
 
-
-def _param_for(feature: str) -> str:
-    return {"tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
-            "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
-            "vision": "messages"}.get(feature, feature)

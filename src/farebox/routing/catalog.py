@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from farebox.billing.pricing import Rates
 from farebox.config import FEATURES, Config, ModelConfig, deployments_of
@@ -90,3 +91,8 @@ class Catalog:
 
     def wildcard_routes(self, tier: str) -> list[CatalogModel]:
         return [m for _, m in self._wildcards if self.allows(tier, m)]
+
+
+def adapter_features(adapters: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Provider name -> the features its adapter translates (what Catalog takes)."""
+    return {name: getattr(a, "supported_features", frozenset()) for name, a in adapters.items()}

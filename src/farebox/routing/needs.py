@@ -1,4 +1,10 @@
-"""What a request needs from a model: features, prompt size and output allowance."""
+"""What a request needs from a model: features, prompt size and output allowance.
+
+Read from the OpenAI chat body on every request, so it only looks at a handful of fields:
+tools / functions (tools), a forced tool_choice (tool_choice), response_format json_object /
+json_schema, logprobs / top_logprobs (logprobs), reasoning_effort (reasoning), image parts in
+messages (vision). prompt_cache_key is a hint, not a need: a model without caching ignores it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from farebox.tokens import estimate_prompt_tokens
+
+IMAGE_PARTS = ("image_url", "input_image", "image")
+NO_REASONING = (None, "none", "minimal")  # effort values that ask for no thinking budget
+
+# The request field to name in a 400 when a model lacks a feature.
+_PARAMS = {"tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
+           "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
+           "vision": "messages", "prompt_cache": "prompt_cache_key"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,17 +34,17 @@ class Needs:
 
 def request_needs(body: dict[str, Any]) -> Needs:
     features: set[str] = set()
-    if body.get("tools"):
+    if body.get("tools") or body.get("functions"):
         features.add("tools")
     tool_choice = body.get("tool_choice")
     if tool_choice is not None and tool_choice not in ("auto", "none"):
-        features.add("tool_choice")
+        features.add("tool_choice")  # "required" or a named function: the model must honour it
     response_format = body.get("response_format")
     if isinstance(response_format, dict) and response_format.get("type") in ("json_object", "json_schema"):
         features.add(str(response_format["type"]))
     if body.get("logprobs") or body.get("top_logprobs"):
         features.add("logprobs")
-    if body.get("reasoning_effort") not in (None, "none", "minimal"):
+    if body.get("reasoning_effort") not in NO_REASONING:
         features.add("reasoning")
     if _has_images(body.get("messages")):
         features.add("vision")
@@ -40,11 +54,16 @@ def request_needs(body: dict[str, Any]) -> Needs:
     return Needs(frozenset(features), estimate_prompt_tokens(body), max_output)
 
 
+def param_for(feature: str) -> str:
+    """The request field that asked for `feature`."""
+    return _PARAMS.get(feature, feature)
+
+
 def _has_images(messages: Any) -> bool:
     for message in messages or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):
             for part in content:
-                if isinstance(part, dict) and part.get("type") in ("image_url", "input_image", "image"):
+                if isinstance(part, dict) and part.get("type") in IMAGE_PARTS:
                     return True
     return False
