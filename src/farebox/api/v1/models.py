@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
+from farebox.api.limits import authorize
 from farebox.api.render import json_response
 from farebox.api.state import runtime
 from farebox.errors import ModelNotFound
-from farebox.pipeline.authenticate import authenticate
 from farebox.routing.catalog import SMART_ROUTE, CatalogModel
 
 CREATED = 1747526400  # 2025-05-18: a fixed date, so listings are stable
@@ -27,7 +27,7 @@ def owner(model: CatalogModel) -> str:
 
 async def list_models(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     models = rt.catalog.visible(principal.tier_name)
     data = [model_object(SMART_ROUTE, "farebox")] + [model_object(m.id, owner(m)) for m in models]
     return json_response({"object": "list", "data": data})
@@ -35,7 +35,7 @@ async def list_models(request: web.Request) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     model_id = request.match_info["model"]
     if model_id == SMART_ROUTE:
         return json_response(model_object(SMART_ROUTE, "farebox"))
