@@ -90,6 +90,7 @@ def healthy(port: int) -> bool:
         return False
 
 
+@pytest.mark.slow
 def test_two_processes_share_one_limit(tmp_path: Path, server: RedisServer) -> None:
     # 1/min sustained, 61/min for 30 s: 31 at once, then one a minute (longer than this test).
     text = CONFIG.format(db=tmp_path / "farebox.db", redis=server.url, policy="closed", rpm=1, burst=61)

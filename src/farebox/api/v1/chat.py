@@ -11,7 +11,7 @@ from aiohttp import web
 from farebox.api.limits import authorize
 from farebox.api.render import JSON_TYPE, json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
-from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+from farebox.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, UnsupportedMediaType
 from farebox.pipeline.chat import log_call
 from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
@@ -26,7 +26,12 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
                             rt.config.limits.max_json_depth)
     # The slot is held until the JSON is sent or the stream ends (or the client goes away).
-    slot = await rt.limits.acquire(principal)
+    try:
+        slot = await rt.limits.acquire(principal)
+    except RateLimited as exc:
+        log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
+                 model=str(body.get("model")))
+        raise
     try:
         try:
             call = await rt.chat.admit(principal, body, request_id, headers)
