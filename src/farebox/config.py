@@ -237,6 +237,9 @@ def _check_references(config: Config, source: str) -> None:
             fail(f"tiers.{name}.rpm", "must be positive")
         if tier.burst_rpm is not None and tier.burst_rpm < tier.rpm:
             fail(f"tiers.{name}.burst_rpm", "must be at least rpm")
+        for field in ("tpm", "max_concurrent"):
+            if getattr(tier, field) is not None and getattr(tier, field) <= 0:
+                fail(f"tiers.{name}.{field}", "must be positive (leave it out to turn the limit off)")
         for model_id in tier.smart_route or []:
             if model_id not in config.models:
                 fail(f"tiers.{name}.smart_route", f"unknown model {model_id!r}")

@@ -14,9 +14,9 @@ from farebox.config import Config
 from farebox.directory import Directory, DirectoryRefresher
 from farebox.pipeline.chat import ChatService
 from farebox.pipeline.dispatch import Dispatcher
+from farebox.pipeline.rate_limit import RateGate
 from farebox.providers.registry import build_adapters
-from farebox.ratelimit.base import RateLimiter
-from farebox.ratelimit.memory import MemoryRateLimiter
+from farebox.ratelimit.backends import Clock, Limiters, build_limiters
 from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.health import Health
 from farebox.services.operator import Operator
@@ -39,7 +39,8 @@ class Runtime:
     dispatcher: Dispatcher
     wallet: Wallet
     ledger: LedgerWriter
-    limiter: RateLimiter
+    limiters: Limiters
+    limits: RateGate
     chat: ChatService
     admin_key: str | None = None
 
@@ -52,13 +53,16 @@ class Runtime:
         await self.refresher.stop()
         await self.ledger.stop()
         await self.dispatcher.close()
+        await self.limiters.close()
         await self.engine.dispose()
 
     def held(self, account_id: int) -> int:
         return self.wallet.balance(account_id)[1]
 
 
-def build_runtime(config: Config, *, admin_key: str | None = None, source: str = "config") -> Runtime:
+def build_runtime(config: Config, *, admin_key: str | None = None, source: str = "config",
+                  clock: Clock | None = None) -> Runtime:
+    """`clock` (Unix seconds) drives the rate limiters; tests inject a fake one."""
     engine = create_engine(config.database)
     repo = Repository(engine)
     adapters: dict[str, Any] = build_adapters(config, source)
@@ -69,9 +73,10 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     ledger = LedgerWriter(repo, wallet)
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
-    limiter = MemoryRateLimiter()
+    limiters = build_limiters(config, clock)
+    limits = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
     chat = ChatService(config=config, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                       ledger=ledger, limiter=limiter)
+                       ledger=ledger, limits=limits)
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiter=limiter, chat=chat, admin_key=admin_key or config.admin_key)
+                   ledger=ledger, limiters=limiters, limits=limits, chat=chat, admin_key=admin_key or config.admin_key)

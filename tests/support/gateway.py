@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,8 @@ tiers:
 
 
 class Gateway:
-    def __init__(self, config_text: str, tmp: Path) -> None:
+    def __init__(self, config_text: str, tmp: Path, clock: Callable[[], float] | None = None) -> None:
+        """`clock` (Unix seconds) drives the gateway's rate limiters (tests of exact limits)."""
         db = tmp / "farebox.db"
         if "database:" not in config_text:
             config_text = f"database: sqlite:///{db}\n" + config_text
@@ -31,7 +33,7 @@ class Gateway:
             config_text += TIERS
         self.config = parse_config(config_text, "test config")
         migrate(self.config.database)
-        self.runtime: Runtime = build_runtime(self.config, admin_key="admin-test-key")
+        self.runtime: Runtime = build_runtime(self.config, admin_key="admin-test-key", clock=clock)
         self.server = ThreadedServer(create_app(self.config, runtime=self.runtime))
 
     @property

@@ -48,6 +48,8 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
             f"The server had an error processing your request (request id {shown_id})."))
     if not response.prepared:
         response.headers["x-request-id"] = shown_id
+        for name, value in (request.get(EXTRA_HEADERS) or {}).items():  # rate limits, on every answer
+            response.headers.setdefault(name, value)
     return response
 
 

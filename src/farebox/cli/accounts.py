@@ -44,6 +44,21 @@ def accounts_set_tier(account: str, tier: str, config: str | None = ConfigOption
     emit(with_operator(config, lambda op: op.set_tier(account, tier)), as_json, ACCOUNT_COLUMNS)
 
 
+RpmOption = typer.Option(None, "--rpm", help="Sustained requests per minute.")
+BurstOption = typer.Option(None, "--burst-rpm", help="Requests per minute allowed for a 30 s burst.")
+ClearOption = typer.Option(False, "--clear", help="Drop the overrides: back to the tier's limits.")
+LIMIT_COLUMNS = ["id", "name", "rpm", "burst_rpm"]
+
+
+@accounts_app.command("set-limits")
+def accounts_set_limits(account: str, rpm: int | None = RpmOption, burst_rpm: int | None = BurstOption,
+                        clear: bool = ClearOption, config: str | None = ConfigOption,
+                        as_json: bool = JsonOption) -> None:
+    """Override the tier's rate limits for an account (running gateways apply it within a second)."""
+    emit(with_operator(config, lambda op: op.set_account_limits(account, rpm, burst_rpm, clear=clear)),
+         as_json, LIMIT_COLUMNS)
+
+
 @keys_app.command("create")
 def keys_create(account: str, name: str | None = typer.Option(None, "--name", "-n", help="A label."),
                 config: str | None = ConfigOption, as_json: bool = JsonOption) -> None:
@@ -68,3 +83,12 @@ def keys_list(account: str | None = typer.Argument(None), config: str | None = C
 def keys_revoke(key_id: int, config: str | None = ConfigOption, as_json: bool = JsonOption) -> None:
     """Revoke a key (running gateways refuse it within a second)."""
     emit(with_operator(config, lambda op: op.revoke_key(key_id)), as_json, KEY_COLUMNS)
+
+
+@keys_app.command("set-limits")
+def keys_set_limits(key_id: int, rpm: int | None = RpmOption, burst_rpm: int | None = BurstOption,
+                    clear: bool = ClearOption, config: str | None = ConfigOption,
+                    as_json: bool = JsonOption) -> None:
+    """Override the rate limits of one key (before its account's and its tier's)."""
+    emit(with_operator(config, lambda op: op.set_key_limits(key_id, rpm, burst_rpm, clear=clear)),
+         as_json, LIMIT_COLUMNS)

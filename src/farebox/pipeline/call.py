@@ -8,7 +8,6 @@ from typing import Any
 
 from farebox.directory import Principal
 from farebox.providers.base import Target
-from farebox.ratelimit.gcra import Decision
 from farebox.routing.catalog import CatalogModel
 from farebox.routing.needs import Needs
 
@@ -23,7 +22,6 @@ class Call:
     include_usage: bool
     needs: Needs
     candidates: list[CatalogModel] = field(default_factory=list)
-    rate: Decision | None = None
     hold_nano: int = 0
     started: float = field(default_factory=time.perf_counter)
     created: int = field(default_factory=lambda: int(time.time()))

@@ -24,7 +24,7 @@ from farebox.errors import (
 )
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import Dispatcher
-from farebox.pipeline.rate_limit import admit
+from farebox.pipeline.rate_limit import RateGate
 from farebox.pipeline.relay import StreamRelay, error_frame
 from farebox.pipeline.reserve import check_context, release, reserve
 from farebox.pipeline.resolve import resolve
@@ -33,7 +33,6 @@ from farebox.pipeline.settle import completion_text, settle, usage_or_count
 from farebox.protocol.openai import normalize_completion
 from farebox.protocol.sse import DONE_FRAME
 from farebox.providers.base import JSON, Target, UpstreamError
-from farebox.ratelimit.base import RateLimiter
 from farebox.routing.catalog import Catalog, CatalogModel
 from farebox.routing.health import Health
 from farebox.routing.needs import request_needs
@@ -50,27 +49,32 @@ class OpenStream:
 
 class ChatService:
     def __init__(self, *, config: Config, catalog: Catalog, health: Health, dispatcher: Dispatcher,
-                 wallet: Wallet, ledger: LedgerWriter, limiter: RateLimiter) -> None:
+                 wallet: Wallet, ledger: LedgerWriter, limits: RateGate) -> None:
         self.config = config
         self.catalog = catalog
         self.health = health
         self.dispatcher = dispatcher
         self.wallet = wallet
         self.ledger = ledger
-        self.limiter = limiter
+        self.limits = limits
         self._background: set[asyncio.Task[Any]] = set()
 
-    async def admit(self, principal: Principal, body: JSON, request_id: str) -> Call:
-        """Resolve, rate-limit and reserve: everything that may refuse the request up front."""
+    async def admit(self, principal: Principal, body: JSON, request_id: str,
+                    headers: dict[str, str] | None = None) -> Call:
+        """Resolve, token-limit and reserve: everything that may refuse the request up front (the
+        request count was checked by the handler, right after authentication). The token limit's
+        headers go into `headers`, which the handler puts on every answer."""
         stream = bool(body.get("stream"))
         options = body.get("stream_options") or {}
         call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],
                     stream=stream, include_usage=bool(options.get("include_usage")),
                     needs=request_needs(body))
         call.candidates = resolve(self.catalog, self.health, principal, call.requested_model, call.needs)
-        call.rate = await admit(self.limiter, principal, self.config.rate_limits.scope)
-        check_context(call, call.candidates[0])
-        await reserve(self.wallet, call, call.candidates[0])
+        first = call.candidates[0]
+        check_context(call, first)
+        tokens = call.needs.prompt_tokens + call.needs.output_for(first.config.max_output)
+        await self.limits.admit_tokens(principal, tokens, {} if headers is None else headers)
+        await reserve(self.wallet, call, first)
         return call
 
     # -- non-streaming ------------------------------------------------------------------------

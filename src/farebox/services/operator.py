@@ -61,6 +61,14 @@ class Operator:
         row = await self.account(ref)
         return account_view(await self.repo.update_account(row["id"], tier=tier))
 
+    async def set_account_limits(self, ref: str | int, rpm: int | None = None, burst_rpm: int | None = None,
+                                 *, clear: bool = False) -> dict[str, Any]:
+        """Override the tier's rpm / burst_rpm for every key of the account (unless a key has
+        its own); `clear` goes back to the tier's. Running gateways apply it within a second."""
+        values = _limit_values(rpm, burst_rpm, clear)
+        row = await self.account(ref)
+        return account_view(await self.repo.update_account(row["id"], **values))
+
     def _check_tier(self, tier: str) -> None:
         if tier not in self.config.tiers:
             raise OperatorError(f"unknown tier {tier!r} (tiers: {', '.join(self.config.tiers)})")
@@ -80,6 +88,14 @@ class Operator:
 
     async def revoke_key(self, key_id: int) -> dict[str, Any]:
         row = await self.repo.revoke_key(key_id)
+        if row is None:
+            raise OperatorError(f"no key with id {key_id}", 404)
+        return key_view(row)
+
+    async def set_key_limits(self, key_id: int, rpm: int | None = None, burst_rpm: int | None = None,
+                             *, clear: bool = False) -> dict[str, Any]:
+        """Override the limits of one key (before its account's and its tier's)."""
+        row = await self.repo.update_key(key_id, **_limit_values(rpm, burst_rpm, clear))
         if row is None:
             raise OperatorError(f"no key with id {key_id}", 404)
         return key_view(row)
@@ -123,6 +139,26 @@ class Operator:
                 for r in await self.repo.check_balances()]
 
 
+def _limit_values(rpm: int | None, burst_rpm: int | None, clear: bool) -> dict[str, int | None]:
+    if clear:
+        if rpm is not None or burst_rpm is not None:
+            raise OperatorError("give either --clear or new limits, not both")
+        return {"rpm": None, "burst_rpm": None}
+    if rpm is None and burst_rpm is None:
+        raise OperatorError("give --rpm and/or --burst-rpm (or --clear)")
+    for name, value in (("rpm", rpm), ("burst_rpm", burst_rpm)):
+        if value is not None and value <= 0:
+            raise OperatorError(f"{name} must be a positive number of requests per minute")
+    if rpm is not None and burst_rpm is not None and burst_rpm < rpm:
+        raise OperatorError("burst_rpm must be at least rpm")
+    values: dict[str, int | None] = {}
+    if rpm is not None:
+        values["rpm"] = rpm
+    if burst_rpm is not None:
+        values["burst_rpm"] = burst_rpm
+    return values
+
+
 def month_start(now: dt.datetime | None = None) -> dt.datetime:
     now = now or dt.datetime.now(dt.UTC)
     return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -163,13 +199,15 @@ def _usage_entry(model: str | None, entry: dict[str, int]) -> dict[str, Any]:
 def account_view(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "tier": row["tier"],
             "balance_usd": nano_to_usd(int(row["balance_nano"])), "balance_nano": int(row["balance_nano"]),
-            "disabled": bool(row["disabled"]), "created_at": _iso(row["created_at"])}
+            "disabled": bool(row["disabled"]), "created_at": _iso(row["created_at"]),
+            "rpm": row.get("rpm"), "burst_rpm": row.get("burst_rpm")}
 
 
 def key_view(row: Row) -> dict[str, Any]:
     return {"id": row["id"], "account_id": row["account_id"], "account": row.get("account"),
             "name": row["name"], "prefix": row["prefix"], "created_at": _iso(row["created_at"]),
-            "revoked_at": _iso(row["revoked_at"]), "status": "revoked" if row["revoked_at"] else "active"}
+            "revoked_at": _iso(row["revoked_at"]), "status": "revoked" if row["revoked_at"] else "active",
+            "rpm": row.get("rpm"), "burst_rpm": row.get("burst_rpm")}
 
 
 def ledger_view(row: Row) -> dict[str, Any]:

@@ -85,6 +85,15 @@ class Repository:
             await _bump(conn)
             return dict(row._mapping)
 
+    async def update_key(self, key_id: int, **values: Any) -> Row | None:
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(
+                update(api_keys).where(api_keys.c.id == key_id).values(**values).returning(*api_keys.c))).first()
+            if row is None:
+                return None
+            await _bump(conn)
+            return dict(row._mapping)
+
     # -- money --------------------------------------------------------------------------------
     async def post_entry(self, account_id: int, kind: str, amount_nano: int, *, note: str | None = None,
                          idempotency_key: str | None = None) -> tuple[Row, bool]:

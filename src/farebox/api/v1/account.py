@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from farebox.api.limits import authorize
 from farebox.api.render import json_response
 from farebox.api.state import runtime
 from farebox.money import nano_to_usd
-from farebox.pipeline.authenticate import authenticate
 from farebox.services.operator import usage_report
 
 
 async def usage(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     account = await rt.operator.account(principal.account_id)
     return json_response(await usage_report(rt.repo, account, rt.held(principal.account_id)))
 
 
 async def balance(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     balance_nano, held = rt.wallet.balance(principal.account_id)
     return json_response({"object": "balance", "balance_usd": nano_to_usd(balance_nano),
                           "held_usd": nano_to_usd(held), "available_usd": nano_to_usd(balance_nano - held),

@@ -8,12 +8,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from farebox.api.limits import authorize
 from farebox.api.render import JSON_TYPE, json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
-from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
-from farebox.pipeline.authenticate import authenticate
+from farebox.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, UnsupportedMediaType
 from farebox.pipeline.chat import log_call
-from farebox.pipeline.rate_limit import headers as rate_headers
 from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
 _decode = msgspec.json.Decoder().decode
@@ -21,29 +20,39 @@ _decode = msgspec.json.Decoder().decode
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    request_id: str = request[REQUEST_ID]
+    principal = await authorize(request)
+    headers: dict[str, str] = request[EXTRA_HEADERS]  # on every answer from here on, errors included
     body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
                             rt.config.limits.max_json_depth)
-    request_id: str = request[REQUEST_ID]
+    # The slot is held until the JSON is sent or the stream ends (or the client goes away).
     try:
-        call = await rt.chat.admit(principal, body, request_id)
-    except GatewayError as exc:
+        slot = await rt.limits.acquire(principal)
+    except RateLimited as exc:
         log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
                  model=str(body.get("model")))
         raise
-    headers = rate_headers(call.rate) if call.rate else {}
-    request[EXTRA_HEADERS] = headers
-    headers["x-request-id"] = request[SHOWN_REQUEST_ID]
-    if not call.stream:
+    try:
         try:
-            doc = await rt.chat.complete(call)
+            call = await rt.chat.admit(principal, body, request_id, headers)
         except GatewayError as exc:
-            log_call(call, exc.status)
+            log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
+                     model=str(body.get("model")))
             raise
-        headers["x-farebox-model-used"] = call.model_used or ""
-        log_call(call, 200)
-        return json_response(doc, headers=headers)
-    return await _stream(request, call, headers)
+        headers["x-request-id"] = request[SHOWN_REQUEST_ID]
+        if not call.stream:
+            try:
+                doc = await rt.chat.complete(call)
+            except GatewayError as exc:
+                log_call(call, exc.status)
+                raise
+            headers["x-farebox-model-used"] = call.model_used or ""
+            log_call(call, 200)
+            return json_response(doc, headers=headers)
+        return await _stream(request, call, headers)
+    finally:
+        if slot.held:  # shielded: a client that went away cancels this handler
+            await asyncio.shield(slot.release())
 
 
 async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> web.StreamResponse:
@@ -53,8 +62,7 @@ async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> w
     except GatewayError as exc:
         log_call(call, exc.status)
         raise
-    headers["x-farebox-model-used"] = call.model_used or ""
-    headers["Cache-Control"] = "no-cache"
+    headers = dict(headers, **{"x-farebox-model-used": call.model_used or "", "Cache-Control": "no-cache"})
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.charset = "utf-8"

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from farebox.api.limits import authorize
 from farebox.api.render import json_response
 from farebox.api.state import runtime
 from farebox.errors import InvalidRequest, ModelNotFound
-from farebox.pipeline.authenticate import authenticate
 from farebox.routing.catalog import SMART_ROUTE
 from farebox.routing.metadata import (
     FILTERS,
@@ -24,17 +24,17 @@ _TRUE, _FALSE = ("true", "1"), ("false", "0", "")
 
 
 async def list_models(request: web.Request) -> web.Response:
-    return _listing(request, metadata=_flag(request, "metadata"))
+    return await _listing(request, metadata=_flag(request, "metadata"))
 
 
 async def model_metadata_list(request: web.Request) -> web.Response:
     """GET /v1/model-metadata: LLMBase's name for /v1/models?metadata=true."""
-    return _listing(request, metadata=True)
+    return await _listing(request, metadata=True)
 
 
-def _listing(request: web.Request, *, metadata: bool) -> web.Response:
+async def _listing(request: web.Request, *, metadata: bool) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     filter_name = _filter(request)
     tier = principal.tier_name
     if metadata or filter_name:
@@ -49,7 +49,7 @@ def _listing(request: web.Request, *, metadata: bool) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = authenticate(rt.directory, request.headers.get("Authorization"))
+    principal = await authorize(request, read=True)
     model_id = request.match_info["model"]
     metadata = _flag(request, "metadata")
     tier = principal.tier_name
