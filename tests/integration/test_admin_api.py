@@ -125,6 +125,7 @@ def test_accounts_and_keys(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
 
     revoked = call(gateway, "DELETE", f"/keys/{new_key.json()['id']}")
     assert revoked.status_code == 200 and revoked.json()["status"] == "revoked"
+    assert revoked.json()["account"] == "acme"
     with pytest.raises(openai.AuthenticationError):
         client.chat.completions.create(model="coder", messages=[{"role": "user", "content": "hi"}])
     again = call(gateway, "POST", f"/keys/{new_key.json()['id']}/revoke")

@@ -90,7 +90,8 @@ class Operator:
         row = await self.repo.revoke_key(key_id)
         if row is None:
             raise OperatorError(f"no key with id {key_id}", 404)
-        return key_view(row)
+        account = await self.repo.find_account(int(row["account_id"]))
+        return key_view(dict(row, account=account["name"] if account else None))
 
     # -- money --------------------------------------------------------------------------------
     async def post_credit(self, account_ref: str | int, usd: str | float, *, kind: str = "topup",
