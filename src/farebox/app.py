@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from farebox.api import health
-from farebox.api.admin import route_explain
+from farebox.api.admin import routes as admin_routes
 from farebox.api.middleware import envelope_middleware
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
@@ -26,9 +26,9 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     app.router.add_get("/v1/model-metadata", models.model_metadata_list)
     app.router.add_get("/v1/usage", account.usage)
     app.router.add_get("/v1/balance", account.balance)
-    app.router.add_post("/admin/v1/route/explain", route_explain.route_explain)
     app.router.add_get("/health", health.health)
     app.router.add_get("/ready", health.ready)
+    admin_routes.register(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await rt.start()

@@ -47,6 +47,12 @@ class TierDoesNotAllowModel(GatewayError):
     status, type, code = 403, "invalid_request_error", "tier_does_not_allow_model"
 
 
+class AdminApiDisabled(GatewayError):
+    """The admin API answers this to everything when no admin key is configured."""
+
+    status, type, code = 403, "permission_error", "admin_api_disabled"
+
+
 class ModelNotFound(GatewayError):
     status, type, code = 404, "invalid_request_error", "model_not_found"
 
@@ -57,6 +63,10 @@ class NotFound(GatewayError):
 
 class MethodNotAllowed(GatewayError):
     status, type, code = 405, "invalid_request_error", "method_not_allowed"
+
+
+class ConflictError(GatewayError):
+    status, type, code = 409, "invalid_request_error", "conflict"
 
 
 class RequestTooLarge(GatewayError):

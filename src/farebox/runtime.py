@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,4 +80,5 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
                        ledger=ledger, limits=limits)
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiters=limiters, limits=limits, chat=chat, admin_key=admin_key or config.admin_key)
+                   ledger=ledger, limiters=limiters, limits=limits, chat=chat,
+                   admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None)

@@ -24,6 +24,7 @@ class Script:
     prompt_tokens: int = 11
     completion_tokens: int = 7
     cached_tokens: int = 0
+    cache_write_tokens: int = 0  # Anthropic-style cache creation, as prompt_tokens_details.cache_write_tokens
     reasoning_tokens: int = 0
     reasoning: str | None = None  # reasoning_content
     tool_calls: list[dict[str, Any]] | None = None
@@ -96,9 +97,12 @@ class FakeOpenAI:
         return web.json_response(self._completion(body, script), headers=script.headers)
 
     def _usage(self, script: Script) -> dict[str, Any]:
+        details: dict[str, int] = {"cached_tokens": script.cached_tokens}
+        if script.cache_write_tokens:
+            details["cache_write_tokens"] = script.cache_write_tokens
         return {"prompt_tokens": script.prompt_tokens, "completion_tokens": script.completion_tokens,
                 "total_tokens": script.prompt_tokens + script.completion_tokens,
-                "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
+                "prompt_tokens_details": details,
                 "completion_tokens_details": {"reasoning_tokens": script.reasoning_tokens}}
 
     def _completion(self, body: dict[str, Any], script: Script) -> dict[str, Any]:

@@ -41,9 +41,14 @@ class LedgerWriter:
 
     async def charge(self, row: dict[str, Any]) -> None:
         """Append one charge row; returns once it is committed (raises if the commit failed)."""
+        await self.submit(row)
+
+    def submit(self, row: dict[str, Any]) -> asyncio.Future[None]:
+        """Queue one charge row; the future resolves when its transaction commits (or fails).
+        Cancelling a waiter does not withdraw the row: once queued, it is committed."""
         future = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((row, future))
-        await future
+        return future
 
     async def sync_balances(self) -> None:
         """Re-read balances (after an operator change), serialised with the writes."""

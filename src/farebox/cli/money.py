@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import sys
 
 import typer
 
 from farebox.cli.common import ConfigOption, JsonOption, emit, with_operator
+from farebox.services.operator import ledger_csv, parse_since
 
 credits_app = typer.Typer(help="Prepaid credit.", no_args_is_help=True)
 
@@ -40,14 +40,15 @@ def credits_adjust(account: str, usd: str = typer.Argument(..., help="Signed USD
 
 
 def ledger_command(account: str, limit: int | None = typer.Option(None, "--limit", help="Only the newest N."),
+                   since: str | None = typer.Option(None, "--since",
+                                                    help="Only entries from then on (Unix seconds or ISO 8601)."),
+                   kind: str | None = typer.Option(None, "--kind", help="topup, charge, refund or adjustment."),
                    as_csv: bool = typer.Option(False, "--csv", help="Print CSV."),
                    config: str | None = ConfigOption, as_json: bool = JsonOption) -> None:
     """An account's ledger: top-ups, charges, refunds, adjustments."""
-    rows = with_operator(config, lambda op: op.ledger(account, limit))
+    rows = with_operator(config, lambda op: op.ledger(account, limit, kind=kind,
+                                                      since=None if since is None else parse_since(since)))
     if as_csv:
-        columns = list(rows[0].keys()) if rows else LEDGER_COLUMNS
-        writer = csv.DictWriter(sys.stdout, fieldnames=columns, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
+        sys.stdout.write(ledger_csv(rows))
         return
     emit(rows, as_json, LEDGER_COLUMNS)

@@ -114,15 +114,15 @@ class ChatService:
         return OpenStream(first, chunks)
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
-        """The SSE frames for the client. The charge is committed before the last frames."""
+        """The SSE frames for the client. The charge is committed before the last frames. The first
+        frame may be empty; callers take it before sending headers, so every exit runs `finally`."""
         relay = StreamRelay(completion_id=call.completion_id, model=call.requested_model, created=call.created,
                             include_usage=call.include_usage)
         finished = False
         try:
             frame = relay.frames(opened.first)
             call.first_byte = time.perf_counter()
-            if frame:
-                yield frame
+            yield frame  # always (even b""): once started, closing the relay settles or releases
             try:
                 async for chunk in opened.chunks:
                     frame = relay.frames(chunk)

@@ -3,6 +3,7 @@ commit) before the client sees the end of the response; then the hold is release
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -12,7 +13,8 @@ import msgspec
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.pricing import Usage
 from farebox.billing.wallet import Wallet
-from farebox.errors import ServiceUnavailable
+from farebox.errors import InsufficientCredits, ServiceUnavailable
+from farebox.money import format_usd
 from farebox.pipeline.call import Call
 from farebox.pipeline.reserve import release
 from farebox.tokens import estimate_text_tokens
@@ -44,10 +46,12 @@ def completion_text(doc: dict[str, Any]) -> str:
 
 
 async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage, outcome: str) -> int:
-    """Charge `usage` for the call; returns the cost. Raises ServiceUnavailable when the charge
-    cannot be recorded, so the response is withheld rather than served unbilled."""
+    """Charge `usage` for the call; returns the amount charged. Raises ServiceUnavailable when the
+    charge cannot be recorded, so the response is withheld rather than served unbilled. The hold
+    is released exactly once, and only after the charge is committed (or has failed)."""
     assert call.model is not None and call.model.rates is not None and call.target is not None
-    cost = call.model.rates.cost(usage)
+    exact = call.model.rates.cost(usage)
+    cost = await cover(wallet, call, exact)
     call.cost_nano, call.outcome, call.settled = cost, outcome, True
     call.prompt_tokens, call.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     row = {
@@ -60,15 +64,54 @@ async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage,
         "reasoning_tokens": usage.reasoning_tokens, "latency_ms": call.elapsed_ms(),
         "ttft_ms": call.elapsed_ms(call.first_byte) if call.first_byte else None, "outcome": outcome,
         "attempts": msgspec.json.encode(call.attempts).decode() if call.attempts else None,
-        "idempotency_key": None, "note": None,
+        "idempotency_key": None,
+        "note": None if cost == exact else f"capped at the available balance; exact cost {format_usd(exact)}",
     }
     try:
-        await ledger.charge(row)
+        committed = ledger.submit(row)
+    except BaseException:
+        await release(wallet, call)
+        raise
+    try:
+        await asyncio.shield(committed)
+    except asyncio.CancelledError:
+        # The client went away while the row was committing: it still commits, and the money stays
+        # held until then, so no other request can spend it in between.
+        committed.add_done_callback(lambda done: _release_after(done, wallet, call))
+        raise
     except Exception as exc:
         log.error("could not record the charge for %s: %s", call.request_id, exc)
         call.outcome = "billing_failed"
+        await release(wallet, call)
         raise ServiceUnavailable("Billing is temporarily unavailable; the request was not charged. "
                                  "Please retry.") from None
-    finally:
-        await release(wallet, call)
+    await release(wallet, call)
     return cost
+
+
+async def cover(wallet: Wallet, call: Call, cost: int) -> int:
+    """What to charge: the exact cost, unless it exceeds the hold by more than the account's free
+    balance (the prompt estimate can be low). The hold grows to the charge first, so concurrent
+    settlements can never take the balance below zero."""
+    if cost <= call.hold_nano:
+        return cost
+    balance, held = wallet.balance(call.principal.account_id)
+    extra = min(cost - call.hold_nano, max(balance - held, 0))
+    if extra:
+        try:
+            await wallet.reserve(call.principal.account_id, extra)
+            call.hold_nano += extra
+        except InsufficientCredits:
+            pass
+    return min(cost, call.hold_nano)
+
+
+_releasing: set[asyncio.Task[None]] = set()  # strong references until they finish
+
+
+def _release_after(done: asyncio.Future[None], wallet: Wallet, call: Call) -> None:
+    if not done.cancelled() and done.exception() is not None:
+        log.error("could not record the charge for %s: %s", call.request_id, done.exception())
+    task = asyncio.ensure_future(release(wallet, call))
+    _releasing.add(task)
+    task.add_done_callback(_releasing.discard)

@@ -3,7 +3,9 @@ both call this; neither talks to the repository directly."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from typing import Any
 
 from farebox import apikeys
@@ -21,6 +23,12 @@ class OperatorError(Exception):
 
 
 ENTRY_KINDS = ("topup", "refund", "adjustment")
+LEDGER_KINDS = ("topup", "charge", "refund", "adjustment")
+LEDGER_CSV_COLUMNS = ["id", "created_at", "account_id", "kind", "amount_usd", "amount_nano", "balance_after_usd",
+                      "balance_after_nano", "request_id", "key_id", "model_requested", "model_used", "provider",
+                      "deployment", "prompt_tokens", "cached_tokens", "cache_write_tokens", "completion_tokens",
+                      "reasoning_tokens", "latency_ms", "ttft_ms", "outcome", "attempts", "idempotency_key",
+                      "note"]
 
 
 class Operator:
@@ -90,7 +98,8 @@ class Operator:
         row = await self.repo.revoke_key(key_id)
         if row is None:
             raise OperatorError(f"no key with id {key_id}", 404)
-        return key_view(row)
+        account = await self.repo.find_account(int(row["account_id"]))
+        return key_view(dict(row, account=account["name"] if account else None))
 
     async def set_key_limits(self, key_id: int, rpm: int | None = None, burst_rpm: int | None = None,
                              *, clear: bool = False) -> dict[str, Any]:
@@ -124,9 +133,16 @@ class Operator:
         view["account"] = account["name"]
         return view
 
-    async def ledger(self, account_ref: str | int, limit: int | None = None) -> list[dict[str, Any]]:
+    async def ledger(self, account_ref: str | int, limit: int | None = None, *, since: float | None = None,
+                     kind: str | None = None) -> list[dict[str, Any]]:
+        """An account's ledger, oldest first; `limit` keeps the newest N."""
+        if kind is not None and kind not in LEDGER_KINDS:
+            raise OperatorError(f"kind must be one of {', '.join(LEDGER_KINDS)}")
+        if limit is not None and limit < 1:
+            raise OperatorError("limit must be a positive number")
         account = await self.account(account_ref)
-        return [ledger_view(row) for row in await self.repo.ledger_rows(account["id"], limit=limit)]
+        rows = await self.repo.ledger_rows(account["id"], limit=limit, since=since, kind=kind)
+        return [ledger_view(row) for row in rows]
 
     async def usage(self, account_ref: str | int, held_nano: int = 0) -> dict[str, Any]:
         account = await self.account(account_ref)
@@ -157,6 +173,30 @@ def _limit_values(rpm: int | None, burst_rpm: int | None, clear: bool) -> dict[s
     if burst_rpm is not None:
         values["burst_rpm"] = burst_rpm
     return values
+
+
+def parse_since(text: str) -> float:
+    """A point in time as Unix seconds or ISO 8601 (UTC unless it says otherwise)."""
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise OperatorError(f"since must be Unix seconds or an ISO 8601 time; got {text!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return moment.timestamp()
+
+
+def ledger_csv(rows: list[dict[str, Any]]) -> str:
+    """Ledger rows (as `ledger_view` gives them) as CSV with a fixed header."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=LEDGER_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def month_start(now: dt.datetime | None = None) -> dt.datetime:

@@ -102,7 +102,7 @@ class Repository:
         if idempotency_key is not None:
             earlier = await self._by_idempotency_key(idempotency_key)
             if earlier is not None:
-                return _same_entry_or_conflict(earlier, account_id, amount_nano), False
+                return _same_entry_or_conflict(earlier, account_id, kind, amount_nano), False
         try:
             async with self.engine.begin() as conn:
                 balance = await _add_to_balance(conn, account_id, amount_nano)
@@ -116,7 +116,7 @@ class Repository:
             earlier = await self._by_idempotency_key(idempotency_key or "")
             if earlier is None:
                 raise
-            return _same_entry_or_conflict(earlier, account_id, amount_nano), False
+            return _same_entry_or_conflict(earlier, account_id, kind, amount_nano), False
 
     async def _by_idempotency_key(self, key: str) -> Row | None:
         async with self.engine.connect() as conn:
@@ -228,7 +228,7 @@ async def _bump(conn: AsyncConnection) -> None:
     await conn.execute(update(state).where(state.c.id == 1).values(version=state.c.version + 1))
 
 
-def _same_entry_or_conflict(earlier: Row, account_id: int, amount_nano: int) -> Row:
-    if earlier["account_id"] != account_id or earlier["amount_nano"] != amount_nano:
-        raise Conflict("this idempotency key was already used for a different top-up")
+def _same_entry_or_conflict(earlier: Row, account_id: int, kind: str, amount_nano: int) -> Row:
+    if earlier["account_id"] != account_id or earlier["amount_nano"] != amount_nano or earlier["kind"] != kind:
+        raise Conflict("this idempotency key was already used for a different entry (account, kind or amount)")
     return earlier

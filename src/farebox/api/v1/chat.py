@@ -68,7 +68,10 @@ async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> w
     response.charset = "utf-8"
     frames = rt.chat.relay(call, opened)
     try:
+        first = await anext(frames)  # started before anything can fail, so closing it settles
         await response.prepare(request)
+        if first:
+            await response.write(first)
         async for frame in frames:
             await response.write(frame)
     finally:
