@@ -38,6 +38,9 @@ class Script:
     drop_connection: bool = False  # close the socket without an answer
     malformed: bool = False  # a body / event that is not JSON
     omit_nulls: bool = False  # leave out logprobs/refusal/finish_reason nulls, like minimal servers
+    usage_override: dict[str, Any] | None = None  # a provider's own usage shape (DeepSeek's cache fields)
+    usage_on_finish: bool = False  # stream: usage on the finish_reason chunk, asked or not (llama.cpp)
+    extra: dict[str, Any] = field(default_factory=dict)  # top-level extras on the reply / last chunk
 
 
 class FakeOpenAI:
@@ -95,6 +98,8 @@ class FakeOpenAI:
         return web.json_response(self._completion(body, script), headers=script.headers)
 
     def _usage(self, script: Script) -> dict[str, Any]:
+        if script.usage_override is not None:
+            return dict(script.usage_override)
         return {"prompt_tokens": script.prompt_tokens, "completion_tokens": script.completion_tokens,
                 "total_tokens": script.prompt_tokens + script.completion_tokens,
                 "prompt_tokens_details": {"cached_tokens": script.cached_tokens},
@@ -118,6 +123,7 @@ class FakeOpenAI:
                                "model": body.get("model"), "choices": [choice], "system_fingerprint": None}
         if script.send_usage:
             doc["usage"] = self._usage(script)
+        doc.update(script.extra)
         return doc
 
     async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
@@ -147,9 +153,13 @@ class FakeOpenAI:
                 events.append(chunk({"content": word + " "}))
         if script.malformed:
             events.append("{not json")
-        events.append(chunk({}, script.finish_reason))
+        last = chunk({}, script.finish_reason)
+        last.update(script.extra)
+        events.append(last)
         include_usage = (body.get("stream_options") or {}).get("include_usage")
-        if script.send_usage and include_usage:
+        if script.send_usage and script.usage_on_finish:
+            last["usage"] = self._usage(script)
+        elif script.send_usage and include_usage:
             final = chunk({})
             final["choices"] = []
             final["usage"] = self._usage(script)
