@@ -19,6 +19,7 @@ from farebox.ratelimit.base import RateLimiter
 from farebox.ratelimit.memory import MemoryRateLimiter
 from farebox.routing.catalog import Catalog
 from farebox.routing.health import Health
+from farebox.routing.pricebook import PriceBook, PriceRefresher
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine
 from farebox.storage.repository import Repository
@@ -42,13 +43,18 @@ class Runtime:
     limiter: RateLimiter
     chat: ChatService
     admin_key: str | None = None
+    prices: PriceRefresher | None = None
 
     async def start(self) -> None:
         await self.ledger.start()
         await self.refresher.start()
+        if self.prices is not None:
+            await self.prices.start()
 
     async def stop(self) -> None:
         await self.chat.drain()
+        if self.prices is not None:
+            await self.prices.stop()
         await self.refresher.stop()
         await self.ledger.stop()
         await self.dispatcher.close()
@@ -62,8 +68,9 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     engine = create_engine(config.database)
     repo = Repository(engine)
     adapters: dict[str, Any] = build_adapters(config, source)
+    pricebook = PriceBook.for_config(config)
     catalog = Catalog(config, {name: getattr(a, "supported_features", frozenset())
-                               for name, a in adapters.items()})
+                               for name, a in adapters.items()}, pricebook)
     health = Health(config.circuit)
     dispatcher = Dispatcher(adapters)
     wallet = MemoryWallet()
@@ -75,4 +82,5 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
                        ledger=ledger, limiter=limiter)
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiter=limiter, chat=chat, admin_key=admin_key or config.admin_key)
+                   ledger=ledger, limiter=limiter, chat=chat, admin_key=admin_key or config.admin_key,
+                   prices=PriceRefresher(pricebook, config, adapters))

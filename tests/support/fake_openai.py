@@ -49,6 +49,9 @@ class FakeOpenAI:
         self.queue: deque[Script] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.models_doc: dict[str, Any] | None = None  # e.g. an OpenRouter-shaped list with pricing
+        self.models_status = 200
+        self.models_headers: list[dict[str, str]] = []
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -69,6 +72,12 @@ class FakeOpenAI:
         self.queue.extend(scripts)
 
     async def _models(self, request: web.Request) -> web.Response:
+        self.models_headers.append(dict(request.headers))
+        if self.models_status != 200:
+            return web.json_response({"error": {"message": "scripted failure", "code": self.models_status}},
+                                     status=self.models_status)
+        if self.models_doc is not None:
+            return web.json_response(self.models_doc)
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model",
                                                               "created": 0, "owned_by": "fake"}]})
 
