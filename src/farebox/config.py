@@ -61,6 +61,7 @@ class ProviderConfig(_Strict, frozen=True, kw_only=True):
     max_connections: int = 1000
     latency_ms: float = 0.0  # noop only: delay before the reply
     chunk_delay_ms: float = 0.0  # noop only: delay between streamed chunks
+    price_refresh_s: float = 3600.0  # `price: upstream` wildcard routes: how often to re-read GET /models
 
 
 class Price(_Strict, frozen=True, kw_only=True):
@@ -246,6 +247,8 @@ def _check_references(config: Config, source: str) -> None:
     for name, provider in config.providers.items():
         if provider.kind == "openai" and not provider.base_url:
             fail(f"providers.{name}.base_url", "required for kind openai")
+        if provider.price_refresh_s <= 0:
+            fail(f"providers.{name}.price_refresh_s", "must be positive")
     for model_id, model in config.models.items():
         _check_model(config, model_id, model, fail)
 
@@ -263,6 +266,9 @@ def _check_model(config: Config, model_id: str, model: ModelConfig, fail: Callab
         fail(f"{at}.price", "'upstream' pricing is only for wildcard routes such as openrouter/*")
     if wildcard and not model.provider:
         fail(f"{at}.provider", "a wildcard route needs a provider")
+    if model.price == "upstream" and model.provider and config.providers.get(model.provider) is not None \
+            and config.providers[model.provider].kind != "openai":
+        fail(f"{at}.price", "'upstream' pricing reads an OpenAI-compatible GET /models (kind openai)")
     if not wildcard and not model.deployments and not model.provider:
         fail(f"{at}.deployments", "a model needs at least one deployment (or a provider)")
     for i, dep in enumerate(model.deployments):

@@ -20,6 +20,7 @@ from farebox.providers.registry import build_adapters
 from farebox.ratelimit.backends import Clock, Limiters, build_limiters
 from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.health import Health
+from farebox.routing.pricebook import PriceBook, PriceRefresher
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine
 from farebox.storage.repository import Repository
@@ -44,13 +45,18 @@ class Runtime:
     limits: RateGate
     chat: ChatService
     admin_key: str | None = None
+    prices: PriceRefresher | None = None
 
     async def start(self) -> None:
         await self.ledger.start()
         await self.refresher.start()
+        if self.prices is not None:
+            await self.prices.start()
 
     async def stop(self) -> None:
         await self.chat.drain()
+        if self.prices is not None:
+            await self.prices.stop()
         await self.refresher.stop()
         await self.ledger.stop()
         await self.dispatcher.close()
@@ -67,7 +73,8 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     engine = create_engine(config.database)
     repo = Repository(engine)
     adapters: dict[str, Any] = build_adapters(config, source)
-    catalog = Catalog(config, adapter_features(adapters))
+    pricebook = PriceBook.for_config(config)
+    catalog = Catalog(config, adapter_features(adapters), pricebook)
     health = Health(config.circuit)
     dispatcher = Dispatcher(adapters)
     wallet = MemoryWallet()
@@ -81,4 +88,5 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
                    ledger=ledger, limiters=limiters, limits=limits, chat=chat,
-                   admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None)
+                   admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None,
+                   prices=PriceRefresher(pricebook, config, adapters))

@@ -39,6 +39,9 @@ class Script:
     drop_connection: bool = False  # close the socket without an answer
     malformed: bool = False  # a body / event that is not JSON
     omit_nulls: bool = False  # leave out logprobs/refusal/finish_reason nulls, like minimal servers
+    usage_override: dict[str, Any] | None = None  # a provider's own usage shape (DeepSeek's cache fields)
+    usage_on_finish: bool = False  # stream: usage on the finish_reason chunk, asked or not (llama.cpp)
+    extra: dict[str, Any] = field(default_factory=dict)  # top-level extras on the reply / last chunk
 
 
 class FakeOpenAI:
@@ -48,6 +51,9 @@ class FakeOpenAI:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.disconnects = 0  # streams the gateway closed before the end (client went away)
+        self.models_doc: dict[str, Any] | None = None  # e.g. an OpenRouter-shaped list with pricing
+        self.models_status = 200
+        self.models_headers: list[dict[str, str]] = []
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
@@ -68,6 +74,12 @@ class FakeOpenAI:
         self.queue.extend(scripts)
 
     async def _models(self, request: web.Request) -> web.Response:
+        self.models_headers.append(dict(request.headers))
+        if self.models_status != 200:
+            return web.json_response({"error": {"message": "scripted failure", "code": self.models_status}},
+                                     status=self.models_status)
+        if self.models_doc is not None:
+            return web.json_response(self.models_doc)
         return web.json_response({"object": "list", "data": [{"id": "fake-model", "object": "model",
                                                               "created": 0, "owned_by": "fake"}]})
 
@@ -97,6 +109,8 @@ class FakeOpenAI:
         return web.json_response(self._completion(body, script), headers=script.headers)
 
     def _usage(self, script: Script) -> dict[str, Any]:
+        if script.usage_override is not None:
+            return dict(script.usage_override)
         details: dict[str, int] = {"cached_tokens": script.cached_tokens}
         if script.cache_write_tokens:
             details["cache_write_tokens"] = script.cache_write_tokens
@@ -123,6 +137,7 @@ class FakeOpenAI:
                                "model": body.get("model"), "choices": [choice], "system_fingerprint": None}
         if script.send_usage:
             doc["usage"] = self._usage(script)
+        doc.update(script.extra)
         return doc
 
     async def _stream(self, request: web.Request, body: dict[str, Any], script: Script) -> web.StreamResponse:
@@ -152,9 +167,13 @@ class FakeOpenAI:
                 events.append(chunk({"content": word + " "}))
         if script.malformed:
             events.append("{not json")
-        events.append(chunk({}, script.finish_reason))
+        last = chunk({}, script.finish_reason)
+        last.update(script.extra)
+        events.append(last)
         include_usage = (body.get("stream_options") or {}).get("include_usage")
-        if script.send_usage and include_usage:
+        if script.send_usage and script.usage_on_finish:
+            last["usage"] = self._usage(script)
+        elif script.send_usage and include_usage:
             final = chunk({})
             final["choices"] = []
             final["usage"] = self._usage(script)

@@ -29,31 +29,36 @@ class OpenAICompatProvider:
         self.name = name
         self.config = config
         self.preset = preset_for(config.preset, config.base_url or "")
+        self.supported_features = OpenAICompatProvider.supported_features - self.preset.unsupported_features
         self.url = (config.base_url or "").rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         headers.update(self.preset.headers)
         if config.api_key:
             headers["Authorization"] = f"Bearer {config.api_key}"
-        headers.update(config.headers)
+        headers.update(config.headers)  # the operator's own headers win over the preset's
         self.headers = headers
         self.dropped = frozenset(config.drop_params) | self.preset.drop_params
+        allowed = self.preset.allow_params
+        self.allowed = None if allowed is None else allowed - frozenset(config.drop_params)
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
+        preset = self.preset
         out: dict[str, Any] = {k: v for k, v in body.items() if k not in self.dropped}
         out["model"] = target.upstream_model
-        for src, dst in self.preset.rename_params.items():
+        for src, dst in preset.rename_params.items():
             if src in out:
-                out.setdefault(dst, out.pop(src))
-        if stream:
-            out["stream"] = True
+                value = out.pop(src)
+                out.setdefault(dst, value)
+        out.pop("stream_options", None)
+        out["stream"] = stream
+        if stream and preset.stream_options:
             options = dict(body.get("stream_options") or {})
             options["include_usage"] = True  # usage is how we bill: always ask for it
             out["stream_options"] = options
-        else:
-            out.pop("stream_options", None)
-            out["stream"] = False
-        if self.preset.fix_request is not None:
-            self.preset.fix_request(out)
+        if self.allowed is not None:
+            out = {k: v for k, v in out.items() if k in self.allowed}
+        if preset.fix_request is not None:
+            preset.fix_request(out)
         return UpstreamRequest(self.url, self.headers, _encode(out))
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
@@ -69,6 +74,7 @@ class OpenAICompatProvider:
 
     async def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
         finished = False  # a stream cut before any finish_reason (and without [DONE]) failed
+        fix_chunk = self.preset.fix_chunk
         async for event in events:
             data = event.data
             if data == DONE:
@@ -80,6 +86,8 @@ class OpenAICompatProvider:
                                     code="bad_upstream_response", retryable=True) from None
             if not isinstance(chunk, dict):
                 continue
+            if fix_chunk is not None:
+                fix_chunk(chunk)
             if "error" in chunk and "choices" not in chunk:
                 raise _stream_error(chunk["error"])
             if not finished:

@@ -7,10 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from farebox.billing.pricing import Rates
 from farebox.config import FEATURES, Config, ModelConfig, deployments_of
-from farebox.errors import ModelNotFound, TierDoesNotAllowModel
+from farebox.errors import ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel
 from farebox.providers.base import Target
+from farebox.routing.pricebook import PriceBook, UpstreamModel
 
 SMART_ROUTE = "smart-route"
 
@@ -31,10 +34,15 @@ class CatalogModel:
 
 
 class Catalog:
-    def __init__(self, config: Config, adapter_features: Mapping[str, frozenset[str]]) -> None:
-        """`adapter_features`: provider name -> the features its adapter can translate."""
+    def __init__(self, config: Config, adapter_features: Mapping[str, frozenset[str]],
+                 pricebook: PriceBook | None = None) -> None:
+        """`adapter_features`: provider name -> the features its adapter can translate;
+        `pricebook`: the upstream price tables of wildcard routes priced `upstream`."""
         self.config = config
         self._adapter_features = adapter_features
+        self.pricebook = pricebook or PriceBook()
+        # wildcard model id -> (the price entry it was built from, the model): rebuilt on refresh
+        self._priced: dict[str, tuple[UpstreamModel, CatalogModel]] = {}
         self.models: dict[str, CatalogModel] = {}
         self._wildcards: list[tuple[str, CatalogModel]] = []
         for model_id, model in config.models.items():
@@ -45,7 +53,8 @@ class Catalog:
                 self.models[model_id] = entry
         self._wildcards.sort(key=lambda item: -len(item[0]))  # longest prefix wins
 
-    def _build(self, model_id: str, model: ModelConfig, upstream: str | None = None) -> CatalogModel:
+    def _build(self, model_id: str, model: ModelConfig, upstream: str | None = None,
+               rates: Rates | None = None) -> CatalogModel:
         targets = tuple(
             Target(model_id, d.provider, self.config.providers[d.provider], upstream or d.model, model)
             for d in deployments_of(model, model_id)
@@ -57,7 +66,7 @@ class Catalog:
             features &= self._adapter_features.get(target.provider_name, frozenset(FEATURES))
         return CatalogModel(
             id=model_id, config=model,
-            rates=None if model.price == "upstream" else Rates.from_price(model.price),
+            rates=rates if model.price == "upstream" else Rates.from_price(model.price),
             tier_rank=self.config.tiers[model.tier].rank, features=frozenset(features), targets=targets,
             wildcard=model_id.endswith("/*"),
         )
@@ -69,9 +78,30 @@ class Catalog:
         for prefix, route in self._wildcards:
             rest = model_id[len(prefix):]
             if model_id.startswith(prefix) and rest and "*" not in rest:
+                if route.config.price == "upstream":
+                    return self._priced_route(model_id, route.config, rest)
                 return self._build(model_id, route.config, upstream=rest)
         raise ModelNotFound(f"The model `{model_id}` does not exist or you do not have access to it.",
                             param="model")
+
+    def _priced_route(self, model_id: str, route: ModelConfig, upstream: str) -> CatalogModel:
+        """A wildcard model priced from its provider's table: real rates, context and max output."""
+        provider = route.provider or ""
+        entry = self.pricebook.lookup(provider, upstream)
+        if entry is None:
+            if not self.pricebook.loaded(provider):
+                raise ServiceUnavailable(f"The price table of `{provider}` is not loaded yet, so `{model_id}` "
+                                         "cannot be priced; try again shortly.")
+            raise ModelNotFound(f"The model `{model_id}` does not exist or you do not have access to it.",
+                                param="model")
+        cached = self._priced.get(model_id)
+        if cached is not None and cached[0] is entry:
+            return cached[1]
+        config = msgspec.structs.replace(route, context=entry.context or route.context,
+                                         max_output=entry.max_output or route.max_output)
+        model = self._build(model_id, config, upstream=upstream, rates=entry.rates)
+        self._priced[model_id] = (entry, model)
+        return model
 
     def tier_rank(self, tier: str) -> int:
         return self.config.tiers[tier].rank
