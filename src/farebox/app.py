@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from farebox.api import health
+from farebox.api.admin import health as admin_health
 from farebox.api.middleware import envelope_middleware
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
@@ -26,6 +27,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     app.router.add_get("/v1/balance", account.balance)
     app.router.add_get("/health", health.health)
     app.router.add_get("/ready", health.ready)
+    app.router.add_get("/admin/v1/health", admin_health.health)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await rt.start()
