@@ -194,4 +194,5 @@ def log_call(call: Call | None, status: int, *, request_id: str = "", key_prefix
         "deployment": call.target.deployment if call.target else None, "status": status,
         "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
         "cost_usd": None if call.cost_nano is None else call.cost_nano / 1e9,
-        "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts)}})
+        "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts),
+        "tried": call.attempts or None}})
