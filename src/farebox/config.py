@@ -112,8 +112,9 @@ class RateLimits(_Strict, frozen=True, kw_only=True):
 class Failover(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
-    backoff_base: float = 0.05
+    backoff_base: float = 0.05  # seconds; full jitter, doubling per retry of an already-tried deployment
     backoff_max: float = 2.0
+    max_retry_after: float = 5.0  # wait for an upstream's shorter Retry-After; skip the deployment if longer
 
 
 class Circuit(_Strict, frozen=True, kw_only=True):

@@ -148,12 +148,14 @@ def test_ledger_failure_withholds_the_answer_and_releases_the_hold(
 
 def test_upstream_failure_is_not_charged(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     key = gateway.account("fails", "pro", "1")
-    fake_openai.push(Script(status=500), Script(status=400))
     client = gateway.client(key)
-    for _ in range(2):
-        with pytest.raises(openai.APIStatusError):
-            client.chat.completions.create(model="meter", messages=[{"role": "user", "content": "hi"}])
-    fake_openai.push(Script(status=503))
+    fake_openai.push(Script(status=400))  # a client error: passed through, not retried
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(model="meter", messages=[{"role": "user", "content": "hi"}])
+    fake_openai.default = Script(status=500)  # every retry fails too
+    with pytest.raises(openai.APIStatusError):
+        client.chat.completions.create(model="meter", messages=[{"role": "user", "content": "hi"}])
+    fake_openai.default = Script(status=503)
     with pytest.raises(openai.APIStatusError):
         client.chat.completions.create(model="meter", messages=[{"role": "user", "content": "hi"}], stream=True)
     assert [r["kind"] for r in gateway.ledger("fails")] == ["topup"]

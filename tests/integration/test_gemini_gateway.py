@@ -241,7 +241,8 @@ def test_unavailable_fails_over_or_becomes_503(gateway: Gateway, fake: FakeGemin
     fake.push(Reply(status=503, error=UNAVAILABLE))
     assert client.chat.completions.create(model="flash-ha", messages=[USER]).choices[0].message.content == \
         "from the backup"
-    fake.push(Reply(status=503, error=UNAVAILABLE))
+    for _ in range(5):  # the one deployment is retried (with backoff) up to failover.max_attempts
+        fake.push(Reply(status=503, error=UNAVAILABLE))
     with pytest.raises(openai.InternalServerError) as err:
         client.chat.completions.create(model="flash", messages=[USER])
     assert err.value.status_code == 503 and err.value.code == "model_unavailable"

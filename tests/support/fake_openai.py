@@ -36,6 +36,8 @@ class Script:
     hang: float = 0.0  # sleep this long before answering (a hung upstream)
     hang_after_chunks: int | None = None  # stream: stall after this many chunks
     cut_after_chunks: int | None = None  # stream: drop the connection after this many chunks
+    end_after_chunks: int | None = None  # stream: end cleanly after this many chunks, without [DONE]
+    omit_done: bool = False  # stream: send every chunk but no [DONE]
     drop_connection: bool = False  # close the socket without an answer
     malformed: bool = False  # a body / event that is not JSON
     omit_nulls: bool = False  # leave out logprobs/refusal/finish_reason nulls, like minimal servers
@@ -192,11 +194,15 @@ class FakeOpenAI:
                 assert request.transport is not None
                 request.transport.close()
                 return
+            if script.end_after_chunks is not None and i >= script.end_after_chunks:
+                await response.write_eof()
+                return
             if script.hang_after_chunks is not None and i >= script.hang_after_chunks:
                 await asyncio.sleep(3600)
             if script.chunk_delay:
                 await asyncio.sleep(script.chunk_delay)
             data = event if isinstance(event, str) else json.dumps(event)
             await response.write(f"data: {data}\n\n".encode())
-        await response.write(b"data: [DONE]\n\n")
+        if not script.omit_done:
+            await response.write(b"data: [DONE]\n\n")
         await response.write_eof()

@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -18,17 +18,15 @@ from farebox.directory import Principal
 from farebox.errors import (
     GatewayError,
     InsufficientCredits,
-    ModelUnavailable,
     ServiceUnavailable,
-    UpstreamFailed,
 )
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import Dispatcher
+from farebox.pipeline.failover import Attempt, Failover
 from farebox.pipeline.rate_limit import RateGate
 from farebox.pipeline.relay import StreamRelay, error_frame
 from farebox.pipeline.reserve import check_context, release, reserve
 from farebox.pipeline.resolve import resolve
-from farebox.pipeline.route import ordered_targets
 from farebox.pipeline.settle import completion_text, settle, usage_or_count
 from farebox.protocol.openai import normalize_completion
 from farebox.protocol.sse import DONE_FRAME
@@ -58,6 +56,7 @@ class ChatService:
         self.ledger = ledger
         self.limits = limits
         self._background: set[asyncio.Task[Any]] = set()
+        self.failover = Failover(config.failover, health)
 
     async def admit(self, principal: Principal, body: JSON, request_id: str,
                     headers: dict[str, str] | None = None) -> Call:
@@ -80,7 +79,7 @@ class ChatService:
     # -- non-streaming ------------------------------------------------------------------------
     async def complete(self, call: Call) -> JSON:
         try:
-            doc = await self._with_failover(call, lambda target: self.dispatcher.complete(target, call.body))
+            doc = await self._with_failover(call, lambda target, _: self.dispatcher.complete(target, call.body))
             normalize_completion(doc, id=call.completion_id, model=call.requested_model, created=call.created)
             call.first_byte = time.perf_counter()
             usage = usage_or_count(call, doc.get("usage"), completion_text(doc))
@@ -96,21 +95,13 @@ class ChatService:
     async def open_stream(self, call: Call) -> OpenStream:
         """Connect and read the first chunk, failing over while nothing was sent to the client."""
         try:
-            return await self._with_failover(call, lambda target: self._first_chunk(call, target))
+            return await self._with_failover(call, lambda target, budget: self._first_chunk(target, call, budget))
         except BaseException:
             await release(self.wallet, call)
             raise
 
-    async def _first_chunk(self, call: Call, target: Target) -> OpenStream:
-        chunks = await self.dispatcher.stream(target, call.body)
-        try:
-            first = await anext(chunks)
-        except StopAsyncIteration:
-            raise UpstreamError(502, "The upstream stream ended before any data.", code="upstream_stream_cut",
-                                retryable=True) from None
-        except UpstreamError as exc:
-            exc.retryable = exc.retryable or exc.status >= 500
-            raise
+    async def _first_chunk(self, target: Target, call: Call, budget: float) -> OpenStream:
+        first, chunks = await self.dispatcher.open_stream(target, call.body, budget=budget)
         return OpenStream(first, chunks)
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
@@ -176,38 +167,8 @@ class ChatService:
             await asyncio.gather(*self._background, return_exceptions=True)
 
     # -- failover -----------------------------------------------------------------------------
-    async def _with_failover(self, call: Call, attempt: Callable[[Target], Awaitable[T]]) -> T:
-        policy = self.config.failover
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + policy.deadline
-        tries = 0
-        last: UpstreamError | None = None
-        for index, model in enumerate(call.candidates):
-            if index and not await self._can_afford(call, model):
-                continue
-            for target in ordered_targets(model):
-                if tries >= policy.max_attempts or loop.time() >= deadline:
-                    break
-                if not self.health.allow(target.deployment):
-                    call.attempts.append({"deployment": target.deployment, "error": "circuit open"})
-                    continue
-                tries += 1
-                started = time.perf_counter()
-                try:
-                    result = await attempt(target)
-                except UpstreamError as exc:
-                    call.attempts.append({"deployment": target.deployment, "status": exc.status,
-                                          "error": exc.code})
-                    if not exc.retryable:
-                        raise UpstreamFailed(exc.message, status=exc.status, code=exc.code, type=exc.type,
-                                             param=exc.param) from None
-                    self.health.record_failure(target.deployment)
-                    last = exc
-                    continue
-                self.health.record_success(target.deployment, time.perf_counter() - started)
-                call.model, call.target = model, target
-                return result
-        raise self._unavailable(call, last)
+    async def _with_failover(self, call: Call, attempt: Attempt[T]) -> T:
+        return await self.failover.run(call, attempt, lambda model: self._can_afford(call, model))
 
     async def _can_afford(self, call: Call, model: CatalogModel) -> bool:
         try:
@@ -217,14 +178,6 @@ class ChatService:
             call.attempts.append({"model": model.id, "error": type(exc).__name__})
             return False
         return True
-
-    def _unavailable(self, call: Call, last: UpstreamError | None) -> ModelUnavailable:
-        tried = ", ".join(f"{a.get('deployment') or a.get('model')} ({a.get('status') or a.get('error')})"
-                          for a in call.attempts) or "no deployment was available"
-        error = ModelUnavailable(f"`{call.requested_model}` is unavailable right now; tried: {tried}.")
-        if last is not None and last.retry_after:
-            error.headers["Retry-After"] = str(max(1, int(last.retry_after + 0.999)))
-        return error
 
 
 _access = logging.getLogger("farebox.access")
@@ -245,4 +198,5 @@ def log_call(call: Call | None, status: int, *, request_id: str = "", key_prefix
         "deployment": call.target.deployment if call.target else None, "status": status,
         "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
         "cost_usd": None if call.cost_nano is None else call.cost_nano / 1e9,
-        "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts)}})
+        "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts),
+        "tried": call.attempts or None}})

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from farebox.protocol.sse import iter_sse
-from farebox.providers.base import JSON, Target, UpstreamError
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
 from farebox.providers.noop import NoopProvider
 
 
@@ -41,6 +41,8 @@ class Dispatcher:
         return self.adapters[target.provider_name]
 
     async def complete(self, target: Target, body: JSON) -> JSON:
+        """One non-streaming attempt. The upstream sends nothing until it has generated the whole
+        reply, so only `connect` and `total` apply (a first-byte limit would cut long replies)."""
         adapter = self.adapter(target)
         if isinstance(adapter, NoopProvider):
             return await adapter.complete(body, target)
@@ -48,61 +50,82 @@ class Dispatcher:
         request = adapter.build_request(body, target, stream=False)
         try:
             async with asyncio.timeout(timeouts.total):
-                response = await self._post(target, request.url, request.headers, request.body)
+                response = await self._post(target, request)
                 async with response:
                     payload = await response.read()
                     if response.status >= 300:
                         raise adapter.map_error(response.status, payload, dict(response.headers))
         except TimeoutError:
-            raise UpstreamError(504, "The upstream timed out.", code="upstream_timeout", retryable=True) from None
+            raise _timeout("The upstream did not answer in time.") from None
         except aiohttp.ClientError as exc:
             raise _network_error(exc) from None
         return adapter.parse_response(payload, target)  # type: ignore[no-any-return]
 
-    async def stream(self, target: Target, body: JSON) -> AsyncIterator[JSON]:
-        """Open a stream and return its chunks. Failing to connect or a non-2xx answer raises
-        here, before any chunk; later failures raise from the iterator."""
+    async def open_stream(self, target: Target, body: JSON, *,
+                          budget: float | None = None) -> tuple[JSON, AsyncIterator[JSON]]:
+        """Open a stream and read its first chunk within `first_byte` (or `budget`, if shorter).
+        Every failure up to there raises a retryable UpstreamError (nothing reached the client
+        yet); later ones raise from the returned iterator: `idle` seconds without data, or past
+        `total` since the request began."""
         adapter = self.adapter(target)
         if isinstance(adapter, NoopProvider):
-            return adapter.stream(body, target)
+            chunks = adapter.stream(body, target)
+            return await anext(chunks), chunks
+        timeouts = target.provider.timeouts
         request = adapter.build_request(body, target, stream=True)
+        limit = timeouts.first_byte if budget is None else min(timeouts.first_byte, budget)
+        total_at = asyncio.get_running_loop().time() + timeouts.total
         try:
-            response = await self._post(target, request.url, request.headers, request.body)
+            async with asyncio.timeout(limit):
+                response = await self._post(target, request)
+                if response.status >= 300:
+                    async with response:
+                        payload = await response.read()
+                    raise adapter.map_error(response.status, payload, dict(response.headers))
+                chunks = self._chunks(adapter, target, response, total_at)
+                first = await anext(chunks)
         except TimeoutError:
-            raise UpstreamError(504, "The upstream timed out before answering.", code="upstream_timeout",
+            raise _timeout("The upstream sent nothing in time.") from None
+        except StopAsyncIteration:
+            raise UpstreamError(502, "The upstream stream ended before any data.", code="upstream_stream_cut",
                                 retryable=True) from None
         except aiohttp.ClientError as exc:
             raise _network_error(exc) from None
-        if response.status >= 300:
-            try:
-                payload = await response.read()
-            except aiohttp.ClientError:
-                payload = b""
-            finally:
-                response.release()
-            raise adapter.map_error(response.status, payload, dict(response.headers))
-        return self._chunks(adapter, target, response)
+        except UpstreamError as exc:
+            exc.retryable = exc.retryable or exc.status >= 500  # nothing was sent: try elsewhere
+            raise
+        _arm_idle(response, timeouts.idle)
+        return first, chunks
 
-    async def _post(self, target: Target, url: str, headers: dict[str, str], body: bytes) -> Any:
-        timeouts = target.provider.timeouts
-        client_timeout = aiohttp.ClientTimeout(total=None, connect=timeouts.connect, sock_read=timeouts.idle)
-        request = self._session(target).post(url, data=body, headers=headers, timeout=client_timeout)
-        async with asyncio.timeout(timeouts.first_byte):
-            return await request
+    async def stream(self, target: Target, body: JSON) -> AsyncIterator[JSON]:
+        """All of a stream's chunks (open_stream without the first-chunk split)."""
+        first, chunks = await self.open_stream(target, body)
+        return _prepend(first, chunks)
 
-    async def _chunks(self, adapter: Any, target: Target, response: Any) -> AsyncIterator[JSON]:
-        timeouts = target.provider.timeouts
+    async def _post(self, target: Target, request: UpstreamRequest) -> Any:
+        # The read timeouts are ours (first byte, then idle once data flows); aiohttp's sock_read
+        # would also run while waiting for the headers, cutting slow starts.
+        client_timeout = aiohttp.ClientTimeout(total=None, connect=target.provider.timeouts.connect)
+        return await self._session(target).post(request.url, data=request.body, headers=request.headers,
+                                                timeout=client_timeout)
+
+    async def _chunks(self, adapter: Any, target: Target, response: Any, total_at: float) -> AsyncIterator[JSON]:
+        # `total` as a timer that fails the read in progress, rather than a timeout scope around
+        # the yields, which would cancel whatever the consumer awaits at that moment.
+        total = asyncio.get_running_loop().call_at(
+            total_at, response.content.set_exception, _timeout("The upstream stream took too long (total).",
+                                                               retryable=False))
         finished = False
         try:
-            async with asyncio.timeout(timeouts.total):
-                async for chunk in adapter.parse_stream(iter_sse(response.content), target):
-                    yield chunk
+            async for chunk in adapter.parse_stream(iter_sse(response.content), target):
+                yield chunk
             finished = True
         except TimeoutError:
-            raise UpstreamError(504, "The upstream stream timed out.", code="upstream_timeout") from None
+            raise UpstreamError(504, "The upstream stream stalled (idle timeout).", code="upstream_timeout") from None
         except aiohttp.ClientError as exc:
-            raise _network_error(exc) from None
+            raise _network_error(exc, retryable=False) from None
         finally:
+            total.cancel()
             if finished:
                 response.release()
             else:  # abandoned or failed: drop the connection so the upstream stops generating
@@ -110,11 +133,30 @@ class Dispatcher:
                     response.close()
 
 
-def _network_error(exc: aiohttp.ClientError) -> UpstreamError:
+async def _prepend(first: JSON, rest: AsyncIterator[JSON]) -> AsyncIterator[JSON]:
+    yield first
+    async for chunk in rest:
+        yield chunk
+
+
+def _arm_idle(response: Any, idle: float) -> None:
+    """From now on, fail the stream when the upstream sends no bytes for `idle` seconds (aiohttp's
+    per-read timer, reset on every packet, so keep-alive comments count as life)."""
+    connection = response.connection
+    if connection is not None and connection.protocol is not None:
+        connection.protocol.read_timeout = idle
+        connection.protocol.start_timeout()
+
+
+def _timeout(message: str, *, retryable: bool = True) -> UpstreamError:
+    return UpstreamError(504, message, code="upstream_timeout", retryable=retryable)
+
+
+def _network_error(exc: aiohttp.ClientError, *, retryable: bool = True) -> UpstreamError:
     if isinstance(exc, aiohttp.ServerTimeoutError):
-        return UpstreamError(504, "The upstream timed out.", code="upstream_timeout", retryable=True)
+        return _timeout("The upstream timed out.", retryable=retryable)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return UpstreamError(503, "Could not connect to the upstream.", code="upstream_unreachable",
                              retryable=True)
     return UpstreamError(502, f"The upstream connection failed: {type(exc).__name__}.",
-                         code="upstream_connection_error", retryable=True)
+                         code="upstream_connection_error", retryable=retryable)

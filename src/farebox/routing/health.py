@@ -59,6 +59,8 @@ class Health:
         breaker = self._breaker(deployment)
         breaker.successes += 1
         breaker.consecutive = 0
+        if breaker.state != CLOSED:  # a fresh start: old failures must not reopen it at once
+            breaker.recent.clear()
         breaker.state, breaker.probing = CLOSED, False
         self._remember(breaker, failed=False)
         if latency_s is not None:
@@ -73,9 +75,24 @@ class Health:
         failures = sum(breaker.recent)
         over_rate = (len(breaker.recent) >= self.policy.window
                      and failures / len(breaker.recent) > self.policy.error_rate)
+        if breaker.state == OPEN:  # a late failure of a call sent before it opened
+            return
         if (breaker.state == HALF_OPEN or breaker.consecutive >= self.policy.consecutive_failures
                 or over_rate):
             breaker.state, breaker.opened_at, breaker.probing = OPEN, self.clock(), False
+
+    def release(self, deployment: str) -> None:
+        """Give back a claimed half-open probe that ended without a verdict (the client left)."""
+        breaker = self._breakers.get(deployment)
+        if breaker is not None and breaker.state == HALF_OPEN:
+            breaker.probing = False
+
+    def retry_in(self, deployment: str) -> float:
+        """Seconds until an open circuit lets a probe through (0 when it is not open)."""
+        breaker = self._breakers.get(deployment)
+        if breaker is None or breaker.state != OPEN:
+            return 0.0
+        return max(0.0, self.policy.cooldown - (self.clock() - breaker.opened_at))
 
     def _remember(self, breaker: Breaker, *, failed: bool) -> None:
         breaker.recent.append(failed)
@@ -101,8 +118,18 @@ class Health:
             return "down"
         return "live" if all(s == CLOSED for s in states) else "degraded"
 
-    def snapshot(self) -> dict[str, dict[str, object]]:
-        return {name: {"state": self.state(name), "consecutive_failures": b.consecutive,
-                       "successes": b.successes, "failures": b.failures,
-                       "latency_ms": None if b.latency_ewma is None else round(b.latency_ewma * 1000, 2)}
-                for name, b in self._breakers.items()}
+    def snapshot(self, deployments: list[str] | None = None) -> dict[str, dict[str, object]]:
+        """Every known deployment's circuit (and `deployments`, even those never called)."""
+        names = list(self._breakers)
+        names += [d for d in deployments or () if d not in self._breakers]
+        empty = Breaker()
+        out: dict[str, dict[str, object]] = {}
+        for name in names:
+            b = self._breakers.get(name, empty)
+            failed = sum(b.recent)
+            out[name] = {"state": self.state(name), "consecutive_failures": b.consecutive,
+                         "recent_error_rate": round(failed / len(b.recent), 3) if b.recent else 0.0,
+                         "retry_in_s": round(self.retry_in(name), 3), "successes": b.successes,
+                         "failures": b.failures,
+                         "latency_ms": None if b.latency_ewma is None else round(b.latency_ewma * 1000, 2)}
+        return out

@@ -154,6 +154,8 @@ PATHS: dict[str, Any] = {
     "/usage": {"get": _op("Month-to-date (UTC) usage of an account", _json(_ref("Usage"), "Usage"), 400, 404,
                           params=[_query("account", {"type": "string"}, "Name or id.", required=True)])},
     "/check": {"get": _op("Every balance against its ledger sum", _json(_ref("Check"), "The check"))},
+    "/health": {"get": _op("Every deployment's circuit (closed, open, half_open) and every model's status "
+                           "(live, degraded, down)", _json({"type": "object"}, "Routing health"))},
     "/route/explain": {"post": _op(
         "smart-route's candidates for a request: kept or dropped, why, and their estimated costs, in the "
         "order smart-route would try them (live health and latency)",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from farebox.api.admin import accounts, money, openapi, route_explain
+from farebox.api.admin import accounts, health, money, openapi, route_explain
 from farebox.api.admin.common import PREFIX, Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
@@ -25,6 +25,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/usage", money.usage),
     ("GET", "/check", money.check),
     ("POST", "/route/explain", route_explain.route_explain),
+    ("GET", "/health", health.health),
 ]
 
 
