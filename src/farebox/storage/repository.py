@@ -124,8 +124,10 @@ class Repository:
         totals: dict[int, int] = {}
         for row in rows:
             totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
-        final = {account_id: await _add_to_balance(conn, account_id, total)
-                 for account_id, total in totals.items() if total}
+        # Lock balance rows in id order: two processes committing batches over the same accounts
+        # then queue on one another instead of deadlocking (PostgreSQL row locks).
+        final = {account_id: await _add_to_balance(conn, account_id, totals[account_id])
+                 for account_id in sorted(totals) if totals[account_id]}
         # Walk back from each account's final balance to give every row its balance-after.
         after: list[int] = [0] * len(rows)
         running = dict(final)
