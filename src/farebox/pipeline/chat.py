@@ -59,9 +59,13 @@ class ChatService:
         self.ledger = ledger
         self.limiter = limiter
         self._background: set[asyncio.Task[Any]] = set()
+        self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
+
 
     async def admit(self, principal: Principal, body: JSON, request_id: str) -> Call:
         """Resolve, rate-limit and reserve: everything that may refuse the request up front."""
+        if self.store_down():  # it could not be billed: refuse before spending upstream tokens
+            raise ServiceUnavailable("Billing is temporarily unavailable; please retry shortly.")
         stream = bool(body.get("stream"))
         options = body.get("stream_options") or {}
         call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],
