@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
 
 from farebox.billing import redis_scripts as lua
 from farebox.billing.wallet import MemoryWallet, insufficient
@@ -123,7 +124,11 @@ class RedisWallet:
         args: list[str | int] = [account_id, amount_nano, self.owner, self.ttl_ms]
         status, balance, held = await self._reserve(keys=keys, args=args)
         if status == -1:  # first use of this account since Redis started: load it from the database
-            await self._sync_marks(await self.repo.balance_marks([account_id]) or {account_id: (0, 0)})
+            try:
+                marks = await self.repo.balance_marks([account_id])
+            except SQLAlchemyError:
+                raise ServiceUnavailable("Billing is temporarily unavailable; please retry shortly.") from None
+            await self._sync_marks(marks or {account_id: (0, 0)})
             status, balance, held = await self._reserve(keys=keys, args=args)
         self._recovered()
         self._seen[account_id] = (int(balance), int(held))
