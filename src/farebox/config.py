@@ -109,6 +109,13 @@ class RateLimits(_Strict, frozen=True, kw_only=True):
     on_redis_failure: Literal["open", "closed"] = "open"
 
 
+class Holds(_Strict, frozen=True, kw_only=True):
+    """Holds shared through Redis (when `redis:` is set), so several processes never overspend."""
+
+    on_redis_failure: Literal["open", "closed"] = "closed"  # closed: 503; open: this process's own holds
+    owner_ttl: float = 10.0  # seconds without a heartbeat before a process's holds are reclaimed
+
+
 class Failover(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
@@ -138,6 +145,7 @@ class Config(_Strict, frozen=True, kw_only=True):
     models: dict[str, ModelConfig]
     limits: Limits = Limits()
     rate_limits: RateLimits = RateLimits()
+    holds: Holds = Holds()
     failover: Failover = Failover()
     circuit: Circuit = Circuit()
     catalog: Catalog = Catalog()

@@ -78,6 +78,10 @@ class DirectoryRefresher:
         self._task: asyncio.Task[None] | None = None
         self._failing = False
 
+    def failing(self) -> bool:
+        """True while the database is unreachable (the last poll failed)."""
+        return self._failing
+
     async def refresh(self) -> None:
         version, accounts, keys = await self.repo.snapshot()
         self.directory.load(version, accounts, keys)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from farebox.billing.ledger import LedgerWriter
+from farebox.billing.redis_wallet import RedisWallet
 from farebox.billing.wallet import MemoryWallet, Wallet
 from farebox.config import Config
 from farebox.directory import Directory, DirectoryRefresher
@@ -18,6 +19,7 @@ from farebox.pipeline.dispatch import Dispatcher
 from farebox.pipeline.rate_limit import RateGate
 from farebox.providers.registry import build_adapters
 from farebox.ratelimit.backends import Clock, Limiters, build_limiters
+from farebox.redisconn import connect_redis
 from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.health import Health
 from farebox.routing.pricebook import PriceBook, PriceRefresher
@@ -48,6 +50,8 @@ class Runtime:
     prices: PriceRefresher | None = None
 
     async def start(self) -> None:
+        if isinstance(self.wallet, RedisWallet):
+            await self.wallet.start()
         await self.ledger.start()
         await self.refresher.start()
         if self.prices is not None:
@@ -59,6 +63,9 @@ class Runtime:
             await self.prices.stop()
         await self.refresher.stop()
         await self.ledger.stop()
+        if isinstance(self.wallet, RedisWallet):
+            await self.wallet.stop()
+            await self.wallet.redis.aclose()
         await self.dispatcher.close()
         await self.limiters.close()
         await self.engine.dispose()
@@ -77,7 +84,10 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     catalog = Catalog(config, adapter_features(adapters), pricebook)
     health = Health(config.circuit)
     dispatcher = Dispatcher(adapters)
-    wallet = MemoryWallet()
+    wallet: Wallet = MemoryWallet()
+    if config.redis:  # holds shared by every process and machine (docs/scale-out.md)
+        wallet = RedisWallet(connect_redis(config.redis), repo, policy=config.holds.on_redis_failure,
+                             owner_ttl=config.holds.owner_ttl)
     ledger = LedgerWriter(repo, wallet)
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
@@ -85,6 +95,7 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     limits = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
     chat = ChatService(config=config, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
                        ledger=ledger, limits=limits)
+    chat.store_down = refresher.failing
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
                    ledger=ledger, limiters=limiters, limits=limits, chat=chat,

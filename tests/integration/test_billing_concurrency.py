@@ -123,7 +123,7 @@ def test_ledger_failure_withholds_the_answer_and_releases_the_hold(
     async def broken(rows: Any) -> Any:
         raise OSError("disk I/O error")
 
-    monkeypatch.setattr(gateway.runtime.repo, "append_charges", broken)
+    monkeypatch.setattr(gateway.runtime.repo, "append_charges_marked", broken)
     client = gateway.client(key)
     with pytest.raises(openai.APIStatusError) as caught:
         client.chat.completions.create(model="meter", messages=[{"role": "user", "content": "hi"}])

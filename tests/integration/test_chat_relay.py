@@ -9,8 +9,11 @@ import pytest
 
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http as httpx
+from tests.support.databases import both_databases
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+
+pytestmark = both_databases
 
 CONFIG = """
 providers:

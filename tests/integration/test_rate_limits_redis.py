@@ -36,6 +36,7 @@ CONFIG = """
 database: sqlite:///{db}
 redis: {redis}
 rate_limits: {{on_redis_failure: {policy}}}
+holds: {{on_redis_failure: {policy}}}  # the wallet follows the same policy in these tests
 log_requests: false
 tiers:
   starter: {{rank: 1, rpm: {rpm}, burst_rpm: {burst}}}
@@ -122,6 +123,10 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: RedisServer) -> N
             proc.wait(15)
 
 
+def limiter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "farebox.ratelimit.redis"]
+
+
 @pytest.mark.parametrize("policy", ["open", "closed"])
 def test_redis_outage_policy_and_recovery(tmp_path: Path, server: RedisServer, policy: str,
                                           caplog: pytest.LogCaptureFixture) -> None:
@@ -139,7 +144,7 @@ def test_redis_outage_policy_and_recovery(tmp_path: Path, server: RedisServer, p
                 assert reply.status_code == 200
             else:
                 assert reply.status_code == 429 and reply.headers["retry-after"] == "1"
-        warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+        warnings = limiter_warnings(caplog)
         assert len(warnings) == 1 and f"failing {policy}" in warnings[0].getMessage()  # once per outage
 
         server.start()  # same port: the gateway's client reconnects by itself
@@ -148,6 +153,6 @@ def test_redis_outage_policy_and_recovery(tmp_path: Path, server: RedisServer, p
         wait_for(lambda: conn.post("/chat/completions", HELLO).status_code == 200 and
                  probe.get("farebox:rl:k1") is not None, what="recovery through Redis")
         assert any("Redis is back" in r.getMessage() for r in caplog.records)
-        assert len([r for r in caplog.records if r.levelno == logging.WARNING]) == 1
+        assert len(limiter_warnings(caplog)) == 1
     finally:
         gateway.stop()

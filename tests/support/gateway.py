@@ -24,11 +24,13 @@ tiers:
 
 
 class Gateway:
-    def __init__(self, config_text: str, tmp: Path, clock: Callable[[], float] | None = None) -> None:
-        """`clock` (Unix seconds) drives the gateway's rate limiters (tests of exact limits)."""
-        db = tmp / "farebox.db"
+    def __init__(self, config_text: str, tmp: Path, clock: Callable[[], float] | None = None,
+                 database: str | None = None) -> None:
+        """`clock` (Unix seconds) drives the gateway's rate limiters (tests of exact limits);
+        `database`: a URL (a fresh PostgreSQL database, say); default a SQLite file in `tmp`."""
         if "database:" not in config_text:
-            config_text = f"database: sqlite:///{db}\n" + config_text
+            database = database or f"sqlite:///{tmp / 'farebox.db'}"
+            config_text = f"database: {database}\n" + config_text
         if "tiers:" not in config_text:
             config_text += TIERS
         self.config = parse_config(config_text, "test config")

@@ -57,7 +57,9 @@ class LedgerWriter:
         await future
 
     async def sync_balances_now(self) -> None:
-        self.wallet.replace_balances(await self.repo.balances())
+        marks = await self.repo.balance_marks()
+        self.wallet.replace_balances({account_id: balance for account_id, (balance, _) in marks.items()})
+        await self.wallet.sync(marks)
 
     async def _run(self) -> None:
         while True:
@@ -87,14 +89,19 @@ class LedgerWriter:
 
     async def _commit(self, rows: list[tuple[dict[str, Any], asyncio.Future[None]]]) -> None:
         try:
-            await self.repo.append_charges([row for row, _ in rows])
+            _, marks = await self.repo.append_charges_marked([row for row, _ in rows])
         except Exception as exc:
             log.error("ledger commit of %d rows failed: %s", len(rows), exc)
             for _, fut in rows:
                 _settle(fut, exc)
             return
-        for row, fut in rows:
+        for row, _ in rows:
             self.wallet.apply(row["account_id"], row["amount_nano"])
+        try:  # before the holds are released, so a shared wallet never shows the old balance free
+            await self.wallet.sync(marks)
+        except Exception as exc:  # committed all the same; the next commit or refresh catches up
+            log.warning("wallet sync after commit failed: %s", exc)
+        for _, fut in rows:
             _settle(fut, None)
 
 

@@ -20,6 +20,9 @@ class Wallet(Protocol):
     def apply(self, account_id: int, delta_nano: int) -> None: ...
     def replace_balances(self, balances: dict[int, int]) -> None: ...
     def balance(self, account_id: int) -> tuple[int, int]: ...
+    # Committed (balance, balance_seq) per account, after a ledger commit or a refresh from the
+    # database: a wallet shared between processes (Redis) keeps the highest seq it has seen.
+    async def sync(self, marks: dict[int, tuple[int, int]]) -> None: ...
 
 
 def insufficient(balance_nano: int, held_nano: int, estimate_nano: int) -> InsufficientCredits:
@@ -57,3 +60,6 @@ class MemoryWallet:
     def balance(self, account_id: int) -> tuple[int, int]:
         """(balance, held) in nano-USD."""
         return self._balances.get(account_id, 0), self._held.get(account_id, 0)
+
+    async def sync(self, marks: dict[int, tuple[int, int]]) -> None:
+        """Nothing to share: apply() and replace_balances() already keep this process's copy."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
+from collections.abc import Callable
+from multiprocessing.process import BaseProcess
 
 import typer
 from aiohttp import web
@@ -30,6 +33,12 @@ def serve(config: str | None = ConfigOption,
     """Run the gateway."""
     cfg, source = get_config(config)
     setup_logging(cfg.log_requests)
+    if workers > 1 and not cfg.redis:
+        # Holds live in each process's memory without Redis: N processes could each spend the
+        # whole balance. docs/scale-out.md explains the layout.
+        err_console.print("[red]--workers > 1 needs `redis:` in the config[/red] (credit holds and rate "
+                          "limits must be shared between processes); run one worker, or configure Redis.")
+        raise typer.Exit(2)
     migrate(cfg.database)
     if demo:
         key = asyncio.run(ensure_demo_account(cfg))
@@ -41,20 +50,39 @@ def serve(config: str | None = ConfigOption,
     if workers == 1:
         _run(cfg, source, host, port, reuse_port=False)
         return
-    processes = [multiprocessing.Process(target=_run, args=(cfg, source, host, port, True), daemon=False)
-                 for _ in range(workers)]
+    sys.exit(supervise(lambda: multiprocessing.get_context("spawn").Process(
+        target=_run, args=(cfg, source, host, port, True), daemon=False), workers))
+
+
+def supervise(make: Callable[[], BaseProcess], workers: int) -> int:
+    """Run `workers` processes; SIGTERM/SIGINT stops them all (exit 0). A worker that dies on its
+    own stops the rest and exits 1, so a supervisor (systemd, Kubernetes) restarts the whole
+    set: a half-dead gateway is worse than a restart."""
+    processes = [make() for _ in range(workers)]
     for process in processes:
         process.start()
+    stopping = False
 
-    def stop(signum: int, _frame: object) -> None:
-        for process in processes:
-            if process.is_alive():
-                os.kill(process.pid or 0, signal.SIGTERM)
+    def stop(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    for process in processes:
-        process.join()
+    while not stopping and all(p.is_alive() for p in processes):
+        multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
+    failed = [p for p in processes if not p.is_alive()] if not stopping else []
+    for p in failed:
+        err_console.print(f"[red]worker {p.pid} exited with code {p.exitcode}; stopping the others[/red]")
+    for p in processes:
+        if p.is_alive():
+            os.kill(p.pid or 0, signal.SIGTERM)
+    for p in processes:
+        p.join(15)
+        if p.is_alive():
+            p.kill()
+            p.join()
+    return 1 if failed else 0
 
 
 def _run(cfg: Config, source: str, host: str, port: int, reuse_port: bool) -> None:

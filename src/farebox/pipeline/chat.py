@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -57,12 +57,15 @@ class ChatService:
         self.limits = limits
         self._background: set[asyncio.Task[Any]] = set()
         self.failover = Failover(config.failover, health)
+        self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
 
     async def admit(self, principal: Principal, body: JSON, request_id: str,
                     headers: dict[str, str] | None = None) -> Call:
         """Resolve, token-limit and reserve: everything that may refuse the request up front (the
         request count was checked by the handler, right after authentication). The token limit's
         headers go into `headers`, which the handler puts on every answer."""
+        if self.store_down():  # it could not be billed: refuse before spending upstream tokens
+            raise ServiceUnavailable("Billing is temporarily unavailable; please retry shortly.")
         stream = bool(body.get("stream"))
         options = body.get("stream_options") or {}
         call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],

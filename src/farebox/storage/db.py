@@ -32,7 +32,10 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True)
+    # pre_ping: a connection broken by a database restart is replaced, not handed out (recovery
+    # without a gateway restart); a short connect timeout answers 503 quickly while it is down.
+    return create_async_engine(async_url(url), pool_size=10, max_overflow=20, pool_pre_ping=True,
+                               connect_args={"timeout": 5})
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from farebox.storage.tables import accounts, api_keys, ledger, state
 
 Row = dict[str, Any]
+Mark = tuple[int, int]  # (balance_nano, balance_seq) of one account
 
 
 class Conflict(Exception):
@@ -128,25 +129,14 @@ class Repository:
         async with self.engine.begin() as conn:
             return await self.append_charges_on(conn, rows)
 
+    async def append_charges_marked(self, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+        """append_charges, also returning each changed account's (balance, balance_seq)."""
+        async with self.engine.begin() as conn:
+            return await _append_charges(conn, rows)
+
     @staticmethod
     async def append_charges_on(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
-        totals: dict[int, int] = {}
-        for row in rows:
-            totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
-        final = {account_id: await _add_to_balance(conn, account_id, total)
-                 for account_id, total in totals.items() if total}
-        # Walk back from each account's final balance to give every row its balance-after.
-        after: list[int] = [0] * len(rows)
-        running = dict(final)
-        for i in range(len(rows) - 1, -1, -1):
-            account_id = rows[i]["account_id"]
-            if account_id not in running:
-                running[account_id] = await _balance(conn, account_id)
-            after[i] = running[account_id]
-            running[account_id] -= rows[i]["amount_nano"]
-        values = [dict(row, balance_after_nano=after[i]) for i, row in enumerate(rows)]
-        await conn.execute(insert(ledger), values)
-        return after
+        return (await _append_charges(conn, rows))[0]
 
     async def ledger_rows(self, account_id: int, *, limit: int | None = None, since: float | None = None,
                           kind: str | None = None) -> list[Row]:
@@ -204,6 +194,14 @@ class Repository:
                         await conn.execute(select(api_keys).where(api_keys.c.revoked_at.is_(None)))]
         return version, account_rows, key_rows
 
+    async def balance_marks(self, account_ids: Iterable[int] | None = None) -> dict[int, Mark]:
+        """(balance, balance_seq) per account: the newest seq wins wherever balances are copied."""
+        query = select(accounts.c.id, accounts.c.balance_nano, accounts.c.balance_seq)
+        if account_ids is not None:
+            query = query.where(accounts.c.id.in_(list(account_ids)))
+        async with self.engine.connect() as conn:
+            return {int(r.id): (int(r.balance_nano), int(r.balance_seq)) for r in await conn.execute(query)}
+
     async def balances(self, account_ids: Iterable[int] | None = None) -> dict[int, int]:
         query = select(accounts.c.id, accounts.c.balance_nano)
         if account_ids is not None:
@@ -212,11 +210,40 @@ class Repository:
             return {int(r.id): int(r.balance_nano) for r in await conn.execute(query)}
 
 
+async def _append_charges(conn: AsyncConnection, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+    totals: dict[int, int] = {}
+    for row in rows:
+        totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
+    # Lock balance rows in id order: two processes committing batches over the same accounts
+    # then queue on one another instead of deadlocking (PostgreSQL row locks).
+    marks = {account_id: await _add_to_balance_marked(conn, account_id, totals[account_id])
+             for account_id in sorted(totals) if totals[account_id]}
+    # Walk back from each account's final balance to give every row its balance-after.
+    after: list[int] = [0] * len(rows)
+    running = {account_id: mark[0] for account_id, mark in marks.items()}
+
+    for i in range(len(rows) - 1, -1, -1):
+        account_id = rows[i]["account_id"]
+        if account_id not in running:
+            running[account_id] = await _balance(conn, account_id)
+        after[i] = running[account_id]
+        running[account_id] -= rows[i]["amount_nano"]
+    values = [dict(row, balance_after_nano=after[i]) for i, row in enumerate(rows)]
+    await conn.execute(insert(ledger), values)
+    return after, marks
+
+
 async def _add_to_balance(conn: AsyncConnection, account_id: int, amount_nano: int) -> int:
+    return (await _add_to_balance_marked(conn, account_id, amount_nano))[0]
+
+
+async def _add_to_balance_marked(conn: AsyncConnection, account_id: int, amount_nano: int) -> Mark:
     result = await conn.execute(
         update(accounts).where(accounts.c.id == account_id)
-        .values(balance_nano=accounts.c.balance_nano + amount_nano).returning(accounts.c.balance_nano))
-    return int(result.scalar_one())
+        .values(balance_nano=accounts.c.balance_nano + amount_nano, balance_seq=accounts.c.balance_seq + 1)
+        .returning(accounts.c.balance_nano, accounts.c.balance_seq))
+    balance, seq = result.one()
+    return int(balance), int(seq)
 
 
 async def _balance(conn: AsyncConnection, account_id: int) -> int:

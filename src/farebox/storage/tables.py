@@ -28,6 +28,8 @@ accounts = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("tier", String(64), nullable=False),
     Column("balance_nano", BigInteger, nullable=False, default=0),
+    # Bumped by every balance change (under the row lock): orders the copies kept in Redis.
+    Column("balance_seq", BigInteger, nullable=False, default=0),
     Column("rpm", Integer, nullable=True),  # per-account overrides of the tier's limits
     Column("burst_rpm", Integer, nullable=True),
     Column("disabled", Boolean, nullable=False, default=False),

@@ -1,0 +1,156 @@
+"""RedisWallet against a real redis-server and both stores: several wallets (as several gateway
+processes) never hold more than the balance together, commits from one are seen by the others
+whatever order they arrive in, a dead process's holds are reclaimed, and Redis failing follows
+the configured policy and recovers by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from farebox.billing.ledger import LedgerWriter
+from farebox.billing.redis_wallet import RedisWallet
+from farebox.errors import InsufficientCredits, ServiceUnavailable
+from farebox.redisconn import connect_redis
+from farebox.storage.db import create_engine
+from farebox.storage.repository import Repository
+from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.support.databases import both_databases
+
+pytestmark = [pytest.mark.redis, both_databases,
+              pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    with RedisServer(tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+async def repo(new_database: Callable[[], str]) -> AsyncIterator[Repository]:
+    engine = create_engine(new_database())
+    yield Repository(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+async def wallets(redis_server: RedisServer, repo: Repository) -> AsyncIterator[Callable[..., RedisWallet]]:
+    made: list[RedisWallet] = []
+
+    def make(**kwargs: object) -> RedisWallet:
+        wallet = RedisWallet(connect_redis(redis_server.url), repo, **kwargs)  # type: ignore[arg-type]
+        made.append(wallet)
+        return wallet
+
+    yield make
+    for wallet in made:
+        await wallet.stop()
+        await wallet.redis.aclose()
+
+
+async def funded(repo: Repository, nano: int) -> int:
+    account_id = int((await repo.create_account(f"acct{time.monotonic_ns()}", "pro"))["id"])
+    await repo.post_entry(account_id, "topup", nano)
+    return account_id
+
+
+async def attempt(wallet: RedisWallet, account_id: int, amount: int) -> bool:
+    try:
+        await wallet.reserve(account_id, amount)
+        return True
+    except InsufficientCredits:
+        return False
+
+
+async def test_wallets_share_one_balance(repo: Repository, wallets: Callable[..., RedisWallet]) -> None:
+    account_id = await funded(repo, 1000)
+    three = [wallets() for _ in range(3)]
+    for wallet in three:
+        await wallet.start()
+    results = await asyncio.gather(*(attempt(three[i % 3], account_id, 30) for i in range(60)))
+    assert sum(results) == 33  # 33 x 30 <= 1000 < 34 x 30, over three "processes"
+    assert three[0].balance(account_id)[0] == 1000
+    await three[1].release(account_id, 30)
+    assert await attempt(three[2], account_id, 30) and not await attempt(three[0], account_id, 30)
+
+
+async def test_commits_reach_every_wallet_in_any_order(repo: Repository,
+                                                       wallets: Callable[..., RedisWallet]) -> None:
+    account_id = await funded(repo, 1000)
+    a, b = wallets(), wallets()
+    ledger = LedgerWriter(repo, a)
+    await a.start()
+    await ledger.start()
+    await a.reserve(account_id, 400)
+    await ledger.charge({"created_at": time.time(), "account_id": account_id, "kind": "charge",
+                         "amount_nano": -300, "request_id": "r1"})
+    await a.release(account_id, 400)
+    assert not await attempt(b, account_id, 701)  # B sees the commit: 700 left
+    assert await attempt(b, account_id, 700)
+    await b.release(account_id, 700)
+    stale = {account_id: (1000, 1)}  # the top-up's mark, arriving late: the newer seq wins
+    await b.sync(stale)
+    assert not await attempt(b, account_id, 701)
+    await ledger.stop()
+
+
+async def test_dead_process_holds_are_reclaimed(repo: Repository, wallets: Callable[..., RedisWallet]) -> None:
+    account_id = await funded(repo, 1000)
+    dead, alive = wallets(owner_ttl=0.4), wallets(owner_ttl=0.4)
+    await dead.reserve(account_id, 900)  # and never heartbeats: as if killed
+    # It also committed a charge to the database and died before telling Redis.
+    await repo.append_charges([{"created_at": time.time(), "account_id": account_id, "kind": "charge",
+                                "amount_nano": -250, "request_id": "lost"}])
+    await alive.start()
+    assert not await attempt(alive, account_id, 200)
+    deadline = time.monotonic() + 5
+    while not await attempt(alive, account_id, 750) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert alive.balance(account_id) == (750, 750)  # the reclaimer re-read the balance first
+    assert not await attempt(alive, account_id, 1)
+
+
+async def test_redis_down_closed_then_recovers(repo: Repository, wallets: Callable[..., RedisWallet],
+                                               redis_server: RedisServer, caplog: pytest.LogCaptureFixture) -> None:
+    account_id = await funded(repo, 1000)
+    wallet = wallets(policy="closed", owner_ttl=0.4, retry_interval=0.1)
+    await wallet.start()
+    await wallet.reserve(account_id, 100)
+    redis_server.kill()
+    caplog.set_level(logging.WARNING, "farebox.wallet")
+    with pytest.raises(ServiceUnavailable):
+        await wallet.reserve(account_id, 10)
+    await wallet.release(account_id, 100)  # queued until Redis is back
+    assert sum("Redis unreachable" in r.message for r in caplog.records) == 1
+    redis_server.start()  # empty: balances reload from the database, holds start over
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            await wallet.reserve(account_id, 1000)
+            break
+        except ServiceUnavailable:
+            await asyncio.sleep(0.1)
+    assert wallet.balance(account_id) == (1000, 1000)
+    assert any("reachable again" in r.message for r in caplog.records)
+
+
+async def test_redis_down_open_holds_locally(repo: Repository, wallets: Callable[..., RedisWallet],
+                                             redis_server: RedisServer) -> None:
+    account_id = await funded(repo, 1000)
+    wallet = wallets(policy="open", retry_interval=60)
+    ledger = LedgerWriter(repo, wallet)
+    await wallet.start()
+    await ledger.start()  # the local copy of the balances, used while Redis is down
+    await wallet.reserve(account_id, 600)
+    redis_server.kill()
+    assert await attempt(wallet, account_id, 400)  # local: 1000 known, nothing held locally yet
+    assert not await attempt(wallet, account_id, 601)
+    await wallet.release(account_id, 400)  # the local hold goes back locally
+    assert wallet.local.balance(account_id) == (1000, 0)
+    await ledger.stop()
