@@ -68,6 +68,7 @@ class Runtime:
             await self.wallet.redis.aclose()
         await self.dispatcher.close()
         await self.limiters.close()
+        self.repo.close()
         await self.engine.dispose()
 
     def held(self, account_id: int) -> int:

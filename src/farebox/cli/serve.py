@@ -88,7 +88,7 @@ def supervise(make: Callable[[], BaseProcess], workers: int) -> int:
 def _run(cfg: Config, source: str, host: str, port: int, reuse_port: bool) -> None:
     setup_logging(cfg.log_requests)
     try:
-        import uvloop  # type: ignore[import-not-found]
+        import uvloop
 
         uvloop.install()
     except ImportError:

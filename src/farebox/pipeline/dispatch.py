@@ -20,6 +20,7 @@ class Dispatcher:
     def __init__(self, adapters: dict[str, Any]) -> None:
         self.adapters = adapters
         self._sessions: dict[str, aiohttp.ClientSession] = {}
+        self._timeouts: dict[tuple[str, bool], aiohttp.ClientTimeout] = {}
 
     def _session(self, target: Target) -> aiohttp.ClientSession:
         session = self._sessions.get(target.provider_name)
@@ -46,15 +47,14 @@ class Dispatcher:
         adapter = self.adapter(target)
         if isinstance(adapter, NoopProvider):
             return await adapter.complete(body, target)
-        timeouts = target.provider.timeouts
         request = adapter.build_request(body, target, stream=False)
         try:
-            async with asyncio.timeout(timeouts.total):
-                response = await self._post(target, request)
-                async with response:
-                    payload = await response.read()
-                    if response.status >= 300:
-                        raise adapter.map_error(response.status, payload, dict(response.headers))
+            # aiohttp's `total` covers connecting, sending and reading the whole body.
+            response = await self._post(target, request, whole=True)
+            async with response:
+                payload = await response.read()
+                if response.status >= 300:
+                    raise adapter.map_error(response.status, payload, dict(response.headers))
         except TimeoutError:
             raise _timeout("The upstream did not answer in time.") from None
         except aiohttp.ClientError as exc:
@@ -102,12 +102,21 @@ class Dispatcher:
         first, chunks = await self.open_stream(target, body)
         return _prepend(first, chunks)
 
-    async def _post(self, target: Target, request: UpstreamRequest) -> Any:
-        # The read timeouts are ours (first byte, then idle once data flows); aiohttp's sock_read
-        # would also run while waiting for the headers, cutting slow starts.
-        client_timeout = aiohttp.ClientTimeout(total=None, connect=target.provider.timeouts.connect)
+    async def _post(self, target: Target, request: UpstreamRequest, *, whole: bool = False) -> Any:
         return await self._session(target).post(request.url, data=request.body, headers=request.headers,
-                                                timeout=client_timeout)
+                                                timeout=self._timeout(target, whole))
+
+    def _timeout(self, target: Target, whole: bool) -> aiohttp.ClientTimeout:
+        """Per provider, built once. Streams get no aiohttp read timeout: theirs are ours (first
+        byte, then idle once data flows); aiohttp's sock_read would also run while waiting for
+        the headers, cutting slow starts."""
+        key = (target.provider_name, whole)
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            limits = target.provider.timeouts
+            timeout = aiohttp.ClientTimeout(total=limits.total if whole else None, connect=limits.connect)
+            self._timeouts[key] = timeout
+        return timeout
 
     async def _chunks(self, adapter: Any, target: Target, response: Any, total_at: float) -> AsyncIterator[JSON]:
         # `total` as a timer that fails the read in progress, rather than a timeout scope around

@@ -30,7 +30,7 @@ def is_sqlite(url: str) -> bool:
 def create_engine(url: str) -> AsyncEngine:
     if is_sqlite(url):
         engine = create_async_engine(async_url(url), connect_args={"timeout": 30})
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", sqlite_pragmas)
         return engine
     # pre_ping: a connection broken by a database restart is replaced, not handed out (recovery
     # without a gateway restart); a short connect timeout answers 503 quickly while it is down.
@@ -38,7 +38,7 @@ def create_engine(url: str) -> AsyncEngine:
                                connect_args={"timeout": 5})
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers (CLI, /v1/usage) run beside the gateway's writer; NORMAL still survives a
     # killed process (only an OS crash can lose the last commits).
     cursor = dbapi_connection.cursor()

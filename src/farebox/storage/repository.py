@@ -11,10 +11,11 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from farebox.storage.charges import Mark, Row
 from farebox.storage.tables import accounts, api_keys, ledger, state
+from farebox.storage.writer import ChargeWriter
 
-Row = dict[str, Any]
-Mark = tuple[int, int]  # (balance_nano, balance_seq) of one account
+__all__ = ["Conflict", "Mark", "Repository", "Row"]
 
 
 class Conflict(Exception):
@@ -24,6 +25,7 @@ class Conflict(Exception):
 class Repository:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._writer: ChargeWriter | None = None
 
     # -- accounts -----------------------------------------------------------------------------
     async def create_account(self, name: str, tier: str) -> Row:
@@ -126,17 +128,18 @@ class Repository:
 
     async def append_charges(self, rows: Sequence[Row]) -> list[int]:
         """Group commit: many request charges, one transaction. Returns each row's balance after."""
-        async with self.engine.begin() as conn:
-            return await self.append_charges_on(conn, rows)
+        return (await self.append_charges_marked(rows))[0]
 
     async def append_charges_marked(self, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
         """append_charges, also returning each changed account's (balance, balance_seq)."""
-        async with self.engine.begin() as conn:
-            return await _append_charges(conn, rows)
+        if self._writer is None:
+            self._writer = ChargeWriter(self.engine, self.engine.url.render_as_string(hide_password=False))
+        return await self._writer.append(rows)
 
-    @staticmethod
-    async def append_charges_on(conn: AsyncConnection, rows: Sequence[Row]) -> list[int]:
-        return (await _append_charges(conn, rows))[0]
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
 
     async def ledger_rows(self, account_id: int, *, limit: int | None = None, since: float | None = None,
                           kind: str | None = None) -> list[Row]:
@@ -210,45 +213,12 @@ class Repository:
             return {int(r.id): int(r.balance_nano) for r in await conn.execute(query)}
 
 
-async def _append_charges(conn: AsyncConnection, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
-    totals: dict[int, int] = {}
-    for row in rows:
-        totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
-    # Lock balance rows in id order: two processes committing batches over the same accounts
-    # then queue on one another instead of deadlocking (PostgreSQL row locks).
-    marks = {account_id: await _add_to_balance_marked(conn, account_id, totals[account_id])
-             for account_id in sorted(totals) if totals[account_id]}
-    # Walk back from each account's final balance to give every row its balance-after.
-    after: list[int] = [0] * len(rows)
-    running = {account_id: mark[0] for account_id, mark in marks.items()}
-
-    for i in range(len(rows) - 1, -1, -1):
-        account_id = rows[i]["account_id"]
-        if account_id not in running:
-            running[account_id] = await _balance(conn, account_id)
-        after[i] = running[account_id]
-        running[account_id] -= rows[i]["amount_nano"]
-    values = [dict(row, balance_after_nano=after[i]) for i, row in enumerate(rows)]
-    await conn.execute(insert(ledger), values)
-    return after, marks
-
-
 async def _add_to_balance(conn: AsyncConnection, account_id: int, amount_nano: int) -> int:
-    return (await _add_to_balance_marked(conn, account_id, amount_nano))[0]
-
-
-async def _add_to_balance_marked(conn: AsyncConnection, account_id: int, amount_nano: int) -> Mark:
     result = await conn.execute(
         update(accounts).where(accounts.c.id == account_id)
         .values(balance_nano=accounts.c.balance_nano + amount_nano, balance_seq=accounts.c.balance_seq + 1)
-        .returning(accounts.c.balance_nano, accounts.c.balance_seq))
-    balance, seq = result.one()
-    return int(balance), int(seq)
-
-
-async def _balance(conn: AsyncConnection, account_id: int) -> int:
-    return int((await conn.execute(select(accounts.c.balance_nano)
-                                   .where(accounts.c.id == account_id))).scalar_one())
+        .returning(accounts.c.balance_nano))
+    return int(result.scalar_one())
 
 
 async def _bump(conn: AsyncConnection) -> None:

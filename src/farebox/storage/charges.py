@@ -1,0 +1,94 @@
+"""The ledger's hot write: many request charges in one transaction (group commit).
+
+This is the one place farebox bypasses SQLAlchemy's statement layer: building and compiling
+Core statements costs ~1 ms of CPU per batch, against ~70 us for the same transaction as plain
+SQL on the driver. The SQL is standard (UPDATE ... RETURNING, INSERT), written once with a
+placeholder style per driver: `?` for sqlite3, `$n` for asyncpg.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from farebox.storage.tables import ledger
+
+Row = dict[str, Any]
+Mark = tuple[int, int]  # (balance_nano, balance_seq) of one account
+
+COLUMNS = tuple(c.name for c in ledger.columns if c.name != "id")
+_AFTER = COLUMNS.index("balance_after_nano")
+# What SQLAlchemy would fill in for a missing key (the token counts' 0 defaults).
+_DEFAULTS = {c.name: c.default.arg for c in ledger.columns
+             if c.default is not None and getattr(c.default, "is_scalar", False)}
+
+
+def _sql(placeholder: Callable[[int], str]) -> tuple[str, str]:
+    update = (f"UPDATE accounts SET balance_nano = balance_nano + {placeholder(1)}, balance_seq = balance_seq + 1 "
+              f"WHERE id = {placeholder(2)} RETURNING balance_nano, balance_seq")
+    insert = "INSERT INTO ledger ({}) VALUES ({})".format(
+        ", ".join(COLUMNS), ", ".join(placeholder(i + 1) for i in range(len(COLUMNS))))
+    return update, insert
+
+
+SQLITE_UPDATE, SQLITE_INSERT = _sql(lambda i: "?")
+ASYNCPG_UPDATE, ASYNCPG_INSERT = _sql(lambda i: f"${i}")
+
+
+def totals_by_account(rows: Sequence[Row]) -> list[tuple[int, int]]:
+    """(account id, summed amount), in id order: concurrent batches over the same accounts then
+    lock balance rows in the same order and queue instead of deadlocking (PostgreSQL)."""
+    totals: dict[int, int] = {}
+    for row in rows:
+        totals[row["account_id"]] = totals.get(row["account_id"], 0) + row["amount_nano"]
+    return sorted(totals.items())
+
+
+def ledger_values(rows: Sequence[Row], marks: dict[int, Mark]) -> tuple[list[int], list[tuple[Any, ...]]]:
+    """Each row's balance-after (walking back from each account's final balance) and the row as
+    INSERT parameters."""
+    after = [0] * len(rows)
+    running = {account_id: mark[0] for account_id, mark in marks.items()}
+    for i in range(len(rows) - 1, -1, -1):
+        account_id = rows[i]["account_id"]
+        after[i] = running[account_id]
+        running[account_id] -= rows[i]["amount_nano"]
+    values = []
+    for row, balance_after in zip(rows, after, strict=True):
+        params = [row.get(name, _DEFAULTS.get(name)) for name in COLUMNS]
+        params[_AFTER] = balance_after
+        values.append(tuple(params))
+    return after, values
+
+
+def append_sqlite(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+    """One transaction on a sqlite3 connection in autocommit mode (isolation_level=None)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        marks: dict[int, Mark] = {}
+        for account_id, total in totals_by_account(rows):
+            found = db.execute(SQLITE_UPDATE, (total, account_id)).fetchone()
+            if found is None:
+                raise LookupError(f"no account {account_id}")
+            marks[account_id] = (int(found[0]), int(found[1]))
+        after, values = ledger_values(rows, marks)
+        db.executemany(SQLITE_INSERT, values)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return after, marks
+
+
+async def append_asyncpg(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+    """One transaction on an asyncpg connection."""
+    async with db.transaction():
+        marks: dict[int, Mark] = {}
+        for account_id, total in totals_by_account(rows):
+            found = await db.fetchrow(ASYNCPG_UPDATE, total, account_id)
+            if found is None:
+                raise LookupError(f"no account {account_id}")
+            marks[account_id] = (int(found[0]), int(found[1]))
+        after, values = ledger_values(rows, marks)
+        await db.executemany(ASYNCPG_INSERT, values)
+    return after, marks
