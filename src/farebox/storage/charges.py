@@ -19,7 +19,7 @@ Mark = tuple[int, int]  # (balance_nano, balance_seq) of one account
 COLUMNS = tuple(c.name for c in ledger.columns if c.name != "id")
 _AFTER = COLUMNS.index("balance_after_nano")
 # What SQLAlchemy would fill in for a missing key (the token counts' 0 defaults).
-_DEFAULTS = {c.name: c.default.arg for c in ledger.columns
+_DEFAULTS = {c.name: getattr(c.default, "arg", None) for c in ledger.columns
              if c.default is not None and getattr(c.default, "is_scalar", False)}
 
 

@@ -84,15 +84,18 @@ async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> w
 
 async def _read_json(request: web.Request, max_bytes: int, timeout: float, max_depth: int) -> dict[str, Any]:
     content_type = request.headers.get("Content-Type", "")
-    if content_type.split(";")[0].strip().lower() not in (JSON_TYPE, "application/*+json") \
-            and not content_type.split(";")[0].strip().lower().endswith("+json"):
+    media_type = content_type.split(";")[0].strip().lower()
+    if media_type != JSON_TYPE and not media_type.endswith("+json"):
         raise UnsupportedMediaType(
             f"Content-Type must be application/json; got {content_type or 'none'!r}.")
     if request.content_length is not None and request.content_length > max_bytes:
         raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.")
     try:
-        async with asyncio.timeout(timeout):
+        if request.content.is_eof():  # the usual case: the body came with the headers
             raw = await request.read()
+        else:  # a client stalling mid-body is cut off
+            async with asyncio.timeout(timeout):
+                raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.") from None
     except TimeoutError:
