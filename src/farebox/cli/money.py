@@ -28,7 +28,7 @@ def credits_add(account: str, usd: str = typer.Argument(..., help="Amount in USD
          as_json, ENTRY_COLUMNS)
 
 
-@credits_app.command("adjust")
+@credits_app.command("adjust", context_settings={"ignore_unknown_options": True})
 def credits_adjust(account: str, usd: str = typer.Argument(..., help="Signed USD amount, e.g. -1.25."),
                    note: str | None = typer.Option(None, "--note"),
                    refund: bool = typer.Option(False, "--refund", help="Record it as a refund (positive)."),
