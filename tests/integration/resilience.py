@@ -67,9 +67,6 @@ def start_gateway(make_gateway: Callable[[str], Gateway], primary_url: str, back
     return make_gateway(extra + text)
 
 
-def charges(gateway: Gateway, account: str) -> list[dict[str, Any]]:
-    gateway.wait_idle()
-    return [r for r in gateway.ledger(account) if r["kind"] == "charge"]
 
 
 def attempts_of(row: dict[str, Any]) -> list[dict[str, Any]]:

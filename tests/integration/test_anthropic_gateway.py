@@ -13,8 +13,7 @@ import openai
 import pytest
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
-from tests.spec import assert_sse_valid, assert_valid
-from tests.support import http
+from tests.spec import assert_valid
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.native_fakes import threaded_anthropic
@@ -62,17 +61,8 @@ def sent(fake: FakeAnthropic) -> dict[str, Any]:
     return fake.requests[-1].body
 
 
-def charges(gateway: Gateway, account: str) -> list[dict[str, Any]]:
-    return [row for row in gateway.ledger(account) if row["kind"] == "charge"]
 
 
-def raw_stream(gateway: Gateway, key: str, body: dict[str, Any]) -> str:
-    reply = http.post(f"{gateway.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                      json_body={"stream": True, **body})
-    assert reply.status_code == 200, reply.text
-    assert reply.text.endswith("data: [DONE]\n\n")
-    assert_sse_valid(reply.text)
-    return reply.text
 
 
 def test_plain_chat_with_cached_usage_is_billed_at_cache_prices(gateway: Gateway, upstream: FakeAnthropic) -> None:
@@ -87,7 +77,7 @@ def test_plain_chat_with_cached_usage_is_billed_at_cache_prices(gateway: Gateway
     assert resp.usage.prompt_tokens_details.cached_tokens == 1000
     expected = cost(40, 1000, 200, 9)
     assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
-    rows = charges(gateway, "ann")
+    rows = gateway.charges("ann")
     assert [r["amount_nano"] for r in rows] == [-expected]
     assert rows[0]["cached_tokens"] == 1000 and rows[0]["cache_write_tokens"] == 200
     assert sent(upstream)["model"] == "claude-sonnet-4-5" and sent(upstream)["max_tokens"] == 8192
@@ -122,9 +112,9 @@ def test_streaming_text_and_usage(gateway: Gateway, upstream: FakeAnthropic) -> 
     assert final.usage.prompt_tokens == 120 and final.usage.prompt_tokens_details.cached_tokens == 100
     assert round(final.usage.model_extra["credits_used_usd"] * 1e9) == cost(20, 100, 0, 5)
     assert sent(upstream)["stream"] is True
-    body = raw_stream(gateway, key, {"model": "sonnet", "messages": [USER]})
+    body = gateway.raw_stream(key, {"model": "sonnet", "messages": [USER]})
     assert '"finish_reason":"stop"' in body.replace(" ", "")
-    assert [r["amount_nano"] for r in charges(gateway, "streamer")] == [-cost(20, 100, 0, 5)] * 2
+    assert [r["amount_nano"] for r in gateway.charges("streamer")] == [-cost(20, 100, 0, 5)] * 2
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
@@ -175,7 +165,7 @@ def test_streamed_tool_calls(gateway: Gateway, upstream: FakeAnthropic) -> None:
                 args[call.index] = args.get(call.index, "") + (call.function.arguments or "")
     assert names == {0: "get_weather", 1: "get_time"} and finish == "tool_calls"
     assert {i: json.loads(a) for i, a in args.items()} == {0: {"city": "Oslo", "unit": "c"}, 1: {"tz": "UTC"}}
-    raw_stream(gateway, key, {"model": "sonnet", "messages": [USER], "tools": [WEATHER]})
+    gateway.raw_stream(key, {"model": "sonnet", "messages": [USER], "tools": [WEATHER]})
 
 
 def test_json_schema_output(gateway: Gateway, upstream: FakeAnthropic) -> None:
@@ -227,12 +217,12 @@ def test_reasoning_streamed_and_not(gateway: Gateway, upstream: FakeAnthropic) -
 def test_error_mid_stream_ends_with_error_event_and_done(gateway: Gateway, upstream: FakeAnthropic) -> None:
     key = gateway.account("midway")
     upstream.script = [Reply.text("a long answer that will be cut", fail_after=5, output_tokens=6)]
-    body = raw_stream(gateway, key, {"model": "sonnet", "messages": [USER]})
+    body = gateway.raw_stream(key, {"model": "sonnet", "messages": [USER]})
     events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
     assert any(e.get("choices") and e["choices"][0]["delta"].get("content") for e in events)
     assert "error" in events[-1] and events[-1]["error"]["code"] == "model_unavailable"
     gateway.wait_idle()
-    assert [r["outcome"] for r in charges(gateway, "midway")] == ["stream_error"]
+    assert [r["outcome"] for r in gateway.charges("midway")] == ["stream_error"]
     with pytest.raises(openai.APIError):
         list(gateway.client(key).chat.completions.create(model="sonnet", messages=[USER], stream=True))
 
@@ -245,7 +235,7 @@ def test_overloaded_529_fails_over_or_becomes_503(gateway: Gateway, upstream: Fa
     fake_openai.default = Script(text="from the backup")
     resp = client.chat.completions.create(model="sonnet-ha", messages=[USER])
     assert resp.choices[0].message.content == "from the backup"
-    assert [r["deployment"] for r in charges(gateway, "busy")] == ["backup/backup-model"]
+    assert [r["deployment"] for r in gateway.charges("busy")] == ["backup/backup-model"]
     with pytest.raises(openai.InternalServerError) as err:
         client.chat.completions.create(model="sonnet", messages=[USER])
     assert err.value.status_code == 503 and err.value.code == "model_unavailable"
@@ -262,4 +252,4 @@ def test_invalid_request_400_passes_through(gateway: Gateway, upstream: FakeAnth
         gateway.client(key).chat.completions.create(model="sonnet-ha", messages=[USER])
     assert "bad image data" in err.value.message and err.value.code == "invalid_request_error"
     assert fake_openai.requests == []  # the client's mistake is not retried elsewhere
-    assert charges(gateway, "bad") == []
+    assert gateway.charges("bad") == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from tests.support import http
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+from tests.support.waiting import wait_for
 
 # Input is free, so the worst-case hold is max_tokens x output price, whatever the prompt:
 # 100 tokens x $1/1M = $0.0001 = 100,000 nano-USD.
@@ -162,11 +162,6 @@ def test_upstream_failure_is_not_charged(gateway: Gateway, fake_openai: FakeOpen
     assert wallet(gateway, "fails") == (1_000_000_000, 0)
 
 
-def wait_for(predicate: Callable[[], bool], seconds: float = 5) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.02)
 
 
 def test_client_disconnects_release_the_hold(gateway: Gateway, fake_openai: FakeOpenAI) -> None:

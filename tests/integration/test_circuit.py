@@ -12,7 +12,6 @@ from tests.integration.resilience import (
     BACKUP,
     PRIMARY,
     attempts_of,
-    charges,
     start_gateway,
     upstreams,  # noqa: F401  (fixture)
 )
@@ -57,7 +56,7 @@ def test_open_circuit_takes_no_traffic_and_closes_after_recovery(
         client.chat.completions.create(model="coder", messages=MESSAGES)
     assert time.monotonic() - opened < COOLDOWN, "the test machine was too slow to observe the open state"
     assert len(primary.requests) == 3 and len(backup.requests) == 8
-    skipped = charges(gateway, "nia")[-1]
+    skipped = gateway.charges("nia")[-1]
     assert attempts_of(skipped) == [{"deployment": PRIMARY, "error": "circuit_open"}]
 
     primary.default = Script(text="The primary is back.")

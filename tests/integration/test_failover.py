@@ -15,7 +15,6 @@ from tests.integration.resilience import (
     OUT_NANO,
     PRIMARY,
     attempts_of,
-    charges,
     closed_port_url,
     sse_text,
     start_gateway,
@@ -55,7 +54,7 @@ def assert_answered_by_backup(gateway: Gateway, account: str, primary: FakeOpenA
                               status: int, code: str) -> None:
     assert len(primary.requests) == 1 and len(backup.requests) == 1
     assert backup.requests[0]["model"] == "m-backup"
-    rows = charges(gateway, account)
+    rows = gateway.charges(account)
     assert len(rows) == 1, rows
     row = rows[0]
     assert row["deployment"] == BACKUP and row["provider"] == "backup" and row["model_used"] == "coder"
@@ -91,7 +90,7 @@ def test_refused_connection_fails_over(upstreams: tuple[FakeOpenAI, FakeOpenAI],
         == "Answer from the backup."
     chunks = list(client.chat.completions.create(model="coder", messages=MESSAGES, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == "Answer from the backup."
-    rows = charges(gateway, "ann")
+    rows = gateway.charges("ann")
     assert [r["deployment"] for r in rows] == [BACKUP, BACKUP]
     assert [attempts_of(r)[0]["error"] for r in rows] == ["upstream_unreachable"] * 2
 
@@ -128,7 +127,7 @@ def test_client_error_passes_through_without_retry(upstreams: tuple[FakeOpenAI, 
     assert bad.value.code == "invalid_request_error"
     assert_valid(bad.value.response.json(), "ErrorResponse")
     assert len(primary.requests) == 1 and backup.requests == []
-    assert charges(gateway, "cid") == []
+    assert gateway.charges("cid") == []
     assert gateway.runtime.health.state(PRIMARY) == "closed"
 
 
@@ -150,7 +149,7 @@ def test_every_deployment_failing_is_503_naming_what_was_tried(
     assert error["message"].count(PRIMARY) == 2 and error["message"].count(BACKUP) == 2
     for secret in ("primary-secret", "backup-secret", "127.0.0.1", "http"):
         assert secret not in error["message"]
-    assert charges(gateway, "dee") == []
+    assert gateway.charges("dee") == []
     assert all(r["ok"] for r in gateway.check())
 
 
@@ -212,7 +211,7 @@ def test_smart_route_falls_over_to_the_next_cheapest_model(
     assert resp.usage is not None and resp.usage.model_extra["model_used"] == "pricier"
     assert [r["model"] for r in primary.requests] == ["m-cheap"]
     assert [r["model"] for r in backup.requests] == ["m-pricier"]
-    row = charges(gateway, "hal")[0]
+    row = gateway.charges("hal")[0]
     assert (row["model_used"], row["deployment"]) == ("pricier", "backup/m-pricier")
     assert row["amount_nano"] == -(11 * 1000 + 7 * 2000)  # pricier: 1.00 / 2.00 USD per 1M tokens
     assert attempts_of(row)[0] == {"deployment": "primary/m-cheap", "status": 503, "error": "model_unavailable",

@@ -13,8 +13,7 @@ import openai
 import pytest
 
 from tests.fakes.gemini_upstream import API_KEY, FakeGemini, Reply
-from tests.spec import assert_sse_valid, assert_valid
-from tests.support import http
+from tests.spec import assert_valid
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.native_fakes import threaded_gemini
@@ -68,17 +67,8 @@ def sent(fake: FakeGemini) -> dict[str, Any]:
     return fake.requests[-1].json
 
 
-def charges(gateway: Gateway, account: str) -> list[dict[str, Any]]:
-    return [row for row in gateway.ledger(account) if row["kind"] == "charge"]
 
 
-def raw_stream(gateway: Gateway, key: str, body: dict[str, Any]) -> str:
-    reply = http.post(f"{gateway.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"},
-                      json_body={"stream": True, **body})
-    assert reply.status_code == 200, reply.text
-    assert reply.text.endswith("data: [DONE]\n\n")
-    assert_sse_valid(reply.text)
-    return reply.text
 
 
 def test_plain_chat_with_cached_usage(gateway: Gateway, fake: FakeGemini) -> None:
@@ -92,7 +82,7 @@ def test_plain_chat_with_cached_usage(gateway: Gateway, fake: FakeGemini) -> Non
     assert resp.usage.prompt_tokens_details.cached_tokens == 600
     expected = cost(900, 600, 3)
     assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
-    assert [r["amount_nano"] for r in charges(gateway, "gia")] == [-expected]
+    assert [r["amount_nano"] for r in gateway.charges("gia")] == [-expected]
     assert fake.requests[-1].model == "gemini-2.5-flash" and fake.requests[-1].method == "generateContent"
     assert fake.requests[-1].headers["x-goog-api-key"] == API_KEY
     assert all(row["ok"] for row in gateway.check())
@@ -126,8 +116,8 @@ def test_streaming_with_usage(gateway: Gateway, fake: FakeGemini) -> None:
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (50, 5)
     assert round(final.usage.model_extra["credits_used_usd"] * 1e9) == cost(50, 20, 5)
     assert fake.requests[-1].method == "streamGenerateContent" and fake.requests[-1].query == {"alt": "sse"}
-    raw_stream(gateway, key, {"model": "flash", "messages": [USER]})
-    assert len(charges(gateway, "streamer")) == 2
+    gateway.raw_stream(key, {"model": "flash", "messages": [USER]})
+    assert len(gateway.charges("streamer")) == 2
 
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
@@ -177,7 +167,7 @@ def test_streamed_tool_calls(gateway: Gateway, fake: FakeGemini) -> None:
     assert finish == "tool_calls"
     assert {i: json.loads(a) for i, a in args.items()} == {0: {"city": "Oslo"}, 1: {}}
     fake.push(Reply(text="", tool_calls=[("get_time", {})]))
-    raw_stream(gateway, key, {"model": "flash", "messages": [USER], "tools": [TIME]})
+    gateway.raw_stream(key, {"model": "flash", "messages": [USER], "tools": [TIME]})
 
 
 def test_json_schema_output(gateway: Gateway, fake: FakeGemini) -> None:
@@ -226,12 +216,12 @@ def test_reasoning_streamed_and_not(gateway: Gateway, fake: FakeGemini) -> None:
 def test_error_mid_stream_ends_with_error_event_and_done(gateway: Gateway, fake: FakeGemini) -> None:
     key = gateway.account("midway")
     fake.push(Reply(text="a long answer that will be cut", stream_error=UNAVAILABLE))
-    body = raw_stream(gateway, key, {"model": "flash", "messages": [USER]})
+    body = gateway.raw_stream(key, {"model": "flash", "messages": [USER]})
     events = [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: {")]
     assert any(e.get("choices") and e["choices"][0]["delta"].get("content") for e in events)
     assert events[-1]["error"]["code"] == "model_unavailable"
     gateway.wait_idle()
-    assert [r["outcome"] for r in charges(gateway, "midway")] == ["stream_error"]
+    assert [r["outcome"] for r in gateway.charges("midway")] == ["stream_error"]
 
 
 def test_unavailable_fails_over_or_becomes_503(gateway: Gateway, fake: FakeGemini, fake_openai: FakeOpenAI) -> None:
@@ -255,4 +245,4 @@ def test_invalid_argument_400_passes_through(gateway: Gateway, fake: FakeGemini,
     with pytest.raises(openai.BadRequestError) as err:
         gateway.client(key).chat.completions.create(model="flash-ha", messages=[USER])
     assert "Unable to process input image" in err.value.message
-    assert fake_openai.requests == [] and charges(gateway, "bad") == []
+    assert fake_openai.requests == [] and gateway.charges("bad") == []

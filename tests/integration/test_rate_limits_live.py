@@ -6,7 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import pytest
 from farebox.ratelimit import MemoryConcurrencyLimiter
 from tests.support.gateway import Gateway
 from tests.support.keepalive import KeepAlive
+from tests.support.waiting import wait_for
 
 CONFIG = """
 tiers:
@@ -77,11 +78,6 @@ def open_stream(gateway: Gateway, key: str) -> http.client.HTTPResponse:
     return response
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def test_concurrency_slots_follow_the_streams(gateway: Gateway) -> None:

@@ -9,8 +9,7 @@ import logging
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.redis_server import REDIS_SERVER, RedisServer, free_port
 from tests.support import http
 from tests.support.gateway import Gateway
 from tests.support.keepalive import KeepAlive
+from tests.support.waiting import wait_for
 
 pytestmark = [
     pytest.mark.redis,
@@ -77,11 +77,6 @@ def serve(config_path: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
                                  "--port", str(port), "--no-demo"], stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
-def wait_for(predicate: Callable[[], bool], timeout: float = 20, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
 
 
 def healthy(port: int) -> bool:

@@ -13,7 +13,6 @@ from tests.integration.resilience import (
     IN_NANO,
     OUT_NANO,
     PRIMARY,
-    charges,
     sse_events,
     sse_text,
     start_gateway,
@@ -67,7 +66,7 @@ def test_failure_after_first_byte_ends_with_error_and_bills_what_was_delivered(
     delivered = sse_text(reply.text)
     assert delivered == "one two "
     assert backup.requests == []  # after the first byte there is no failover
-    rows = charges(gateway, "ida")
+    rows = gateway.charges("ida")
     assert len(rows) == 1
     row = rows[0]
     assert row["outcome"] == "stream_error" and row["deployment"] == PRIMARY
@@ -86,7 +85,7 @@ def test_malformed_event_mid_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],  #
     assert sse_events(reply.text)[-1]["error"]["code"] == "bad_upstream_response"
     assert sse_text(reply.text) == "alpha beta "
     assert reply.text.endswith("data: [DONE]\n\n")
-    assert charges(gateway, "jon")[0]["completion_tokens"] == estimate_text_tokens("alpha beta ")
+    assert gateway.charges("jon")[0]["completion_tokens"] == estimate_text_tokens("alpha beta ")
 
 
 def test_slow_but_steady_stream_is_not_cut_by_first_byte_or_idle(
@@ -101,7 +100,7 @@ def test_slow_but_steady_stream_is_not_cut_by_first_byte_or_idle(
     assert '"error"' not in reply.text
     assert_sse_valid(reply.text)
     assert sse_text(reply.text).strip() == WORDS + " nine"
-    assert charges(gateway, "kim")[0]["completion_tokens"] == 9
+    assert gateway.charges("kim")[0]["completion_tokens"] == 9
 
 
 def test_slow_non_streaming_reply_is_not_cut_by_first_byte_or_idle(
@@ -130,4 +129,4 @@ def test_total_timeout_ends_a_stream_that_never_stalls(
     assert reply.text.endswith("data: [DONE]\n\n")
     delivered = sse_text(reply.text)
     assert 5 <= delivered.count("word") < 30
-    assert charges(gateway, "max")[0]["completion_tokens"] == estimate_text_tokens(delivered)
+    assert gateway.charges("max")[0]["completion_tokens"] == estimate_text_tokens(delivered)

@@ -13,6 +13,8 @@ from farebox.app import create_app
 from farebox.config import parse_config
 from farebox.runtime import Runtime, build_runtime
 from farebox.storage.db import migrate
+from tests.spec import assert_sse_valid
+from tests.support import http
 from tests.support.threaded import ThreadedServer
 
 TIERS = """
@@ -80,6 +82,18 @@ class Gateway:
 
     def ledger(self, account: str) -> list[dict[str, Any]]:
         return list(self.run(self.runtime.operator.ledger(account)))
+
+    def charges(self, account: str) -> list[dict[str, Any]]:
+        return [row for row in self.ledger(account) if row["kind"] == "charge"]
+
+    def raw_stream(self, key: str, body: dict[str, Any]) -> str:
+        """A streamed answer as the bytes a client gets, checked: 200, spec-valid, ends in [DONE]."""
+        reply = http.post(f"{self.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"},
+                          json_body={"stream": True, **body})
+        assert reply.status_code == 200, reply.text
+        assert reply.text.endswith("data: [DONE]\n\n")
+        assert_sse_valid(reply.text)
+        return reply.text
 
     def check(self) -> list[dict[str, Any]]:
         return list(self.run(self.runtime.operator.check()))
