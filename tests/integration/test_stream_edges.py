@@ -78,3 +78,23 @@ def test_request_id_is_echoed_when_sane(gateway: Gateway) -> None:
     assert odd.headers["x-request-id"] != "bad id with spaces" and len(odd.headers["x-request-id"]) == 24
     assert http.get(f"{gateway.server.url}/health").json() == {"status": "ok"}
     assert http.get(f"{gateway.server.url}/ready").json()["status"] == "ready"
+
+
+@pytest.mark.parametrize("include_usage", [True, False])
+def test_a_slow_stream_relays_each_chunk_as_it_arrives(gateway: Gateway, fake_openai: FakeOpenAI,
+                                                       include_usage: bool) -> None:
+    """Batching writes must never hold a chunk back waiting for the next one."""
+    key = gateway.account("liv", "pro")
+    delay = 0.25
+    fake_openai.default = Script(text="one two three four", chunk_delay=delay, completion_tokens=4)
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    stream = gateway.client(key).chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, **options)  # type: ignore[call-overload]
+    arrivals: list[float] = []
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            arrivals.append(time.perf_counter())
+    assert len(arrivals) >= 4
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
+    # Each word left the upstream `delay` after the one before: it must reach us as spread out.
+    assert min(gaps) > delay * 0.6, gaps

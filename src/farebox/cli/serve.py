@@ -18,7 +18,7 @@ from aiohttp import web
 from farebox.app import create_app
 from farebox.cli.common import ConfigOption, err_console, get_config
 from farebox.config import Config
-from farebox.logs import setup_logging
+from farebox.logs import flush_logs, setup_logging
 from farebox.services.demo import ensure_demo_account
 from farebox.storage.db import migrate
 
@@ -100,4 +100,6 @@ def _run(cfg: Config, source: str, host: str, port: int, reuse_port: bool) -> No
     except OSError as exc:
         err_console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror}")
         sys.exit(1)
+    finally:
+        flush_logs()  # access lines still buffered (worker processes skip the atexit flush)
     logging.getLogger("farebox").info("stopped")

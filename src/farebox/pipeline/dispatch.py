@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
 
-from farebox.protocol.sse import iter_sse
+from farebox.protocol.sse import SSEError, SSEStream
 from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
 from farebox.providers.noop import NoopProvider
 
@@ -62,7 +62,7 @@ class Dispatcher:
         return adapter.parse_response(payload, target)  # type: ignore[no-any-return]
 
     async def open_stream(self, target: Target, body: JSON, *,
-                          budget: float | None = None) -> tuple[JSON, AsyncIterator[JSON]]:
+                          budget: float | None = None) -> tuple[JSON, ChunkStream]:
         """Open a stream and read its first chunk within `first_byte` (or `budget`, if shorter).
         Every failure up to there raises a retryable UpstreamError (nothing reached the client
         yet); later ones raise from the returned iterator: `idle` seconds without data, or past
@@ -70,7 +70,7 @@ class Dispatcher:
         adapter = self.adapter(target)
         if isinstance(adapter, NoopProvider):
             chunks = adapter.stream(body, target)
-            return await anext(chunks), chunks
+            return await anext(chunks), ChunkStream(chunks)
         timeouts = target.provider.timeouts
         request = adapter.build_request(body, target, stream=True)
         limit = timeouts.first_byte if budget is None else min(timeouts.first_byte, budget)
@@ -82,7 +82,9 @@ class Dispatcher:
                     async with response:
                         payload = await response.read()
                     raise adapter.map_error(response.status, payload, dict(response.headers))
-                chunks = self._chunks(adapter, target, response, total_at)
+                events = SSEStream(response.content)
+                chunks = ChunkStream(self._chunks(adapter, target, response, events, total_at),
+                                     events.buffered if getattr(adapter, "chunk_per_event", False) else None)
                 first = await anext(chunks)
         except TimeoutError:
             raise _timeout("The upstream sent nothing in time.") from None
@@ -118,7 +120,8 @@ class Dispatcher:
             self._timeouts[key] = timeout
         return timeout
 
-    async def _chunks(self, adapter: Any, target: Target, response: Any, total_at: float) -> AsyncIterator[JSON]:
+    async def _chunks(self, adapter: Any, target: Target, response: Any, events: SSEStream,
+                      total_at: float) -> AsyncGenerator[JSON, None]:
         # `total` as a timer that fails the read in progress, rather than a timeout scope around
         # the yields, which would cancel whatever the consumer awaits at that moment.
         total = asyncio.get_running_loop().call_at(
@@ -126,9 +129,12 @@ class Dispatcher:
                                                                retryable=False))
         finished = False
         try:
-            async for chunk in adapter.parse_stream(iter_sse(response.content), target):
+            async for chunk in adapter.parse_stream(events, target):
                 yield chunk
             finished = True
+        except SSEError as exc:
+            raise UpstreamError(502, f"The upstream stream is malformed: {exc}.",
+                                code="bad_upstream_response") from None
         except TimeoutError:
             raise UpstreamError(504, "The upstream stream stalled (idle timeout).", code="upstream_timeout") from None
         except aiohttp.ClientError as exc:
@@ -140,6 +146,33 @@ class Dispatcher:
             else:  # abandoned or failed: drop the connection so the upstream stops generating
                 with contextlib.suppress(Exception):
                     response.close()
+
+
+class ChunkStream:
+    """An upstream stream's chunks, and `buffered()`: whether the next chunk is already here (so
+    the relay can send what it has in one write without delaying anything). Only exact for
+    adapters that make one chunk per SSE event (`chunk_per_event`); False for the others."""
+
+    __slots__ = ("_chunks", "buffered")
+
+    def __init__(self, chunks: AsyncIterator[JSON], buffered: Callable[[], bool] | None = None) -> None:
+        self._chunks = chunks
+        self.buffered: Callable[[], bool] = buffered or _never
+
+    def __aiter__(self) -> ChunkStream:
+        return self
+
+    def __anext__(self) -> Any:
+        return self._chunks.__anext__()
+
+    async def aclose(self) -> None:
+        close = getattr(self._chunks, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _never() -> bool:
+    return False
 
 
 async def _prepend(first: JSON, rest: AsyncIterator[JSON]) -> AsyncIterator[JSON]:

@@ -24,6 +24,7 @@ GATEWAY_ONLY_FIELDS = frozenset({"model"})
 class OpenAICompatProvider:
     supported_features = frozenset(
         {"tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"})
+    chunk_per_event = True  # parse_stream yields one chunk per event: the relay may batch on buffered events
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
