@@ -99,11 +99,6 @@ class Dispatcher:
         _arm_idle(response, timeouts.idle)
         return first, chunks
 
-    async def stream(self, target: Target, body: JSON) -> AsyncIterator[JSON]:
-        """All of a stream's chunks (open_stream without the first-chunk split)."""
-        first, chunks = await self.open_stream(target, body)
-        return _prepend(first, chunks)
-
     async def _post(self, target: Target, request: UpstreamRequest, *, whole: bool = False) -> Any:
         return await self._session(target).post(request.url, data=request.body, headers=request.headers,
                                                 timeout=self._timeout(target, whole))
@@ -173,12 +168,6 @@ class ChunkStream:
 
 def _never() -> bool:
     return False
-
-
-async def _prepend(first: JSON, rest: AsyncIterator[JSON]) -> AsyncIterator[JSON]:
-    yield first
-    async for chunk in rest:
-        yield chunk
 
 
 def _arm_idle(response: Any, idle: float) -> None:

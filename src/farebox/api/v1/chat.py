@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -11,7 +14,8 @@ from aiohttp import web
 from farebox.api.limits import authorize
 from farebox.api.render import JSON_TYPE, json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
-from farebox.errors import GatewayError, InvalidRequest, RateLimited, RequestTooLarge, UnsupportedMediaType
+from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+from farebox.pipeline.call import Call
 from farebox.pipeline.chat import log_call
 from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
@@ -25,43 +29,41 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     headers: dict[str, str] = request[EXTRA_HEADERS]  # on every answer from here on, errors included
     body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
                             rt.config.limits.max_json_depth)
+    refused = functools.partial(log_call, None, request_id=request_id, key_prefix=principal.key_prefix,
+                                model=str(body.get("model")))
     # The slot is held until the JSON is sent or the stream ends (or the client goes away).
-    try:
+    with _logged(refused):
         slot = await rt.limits.acquire(principal)
-    except RateLimited as exc:
-        log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
-                 model=str(body.get("model")))
-        raise
     try:
-        try:
+        with _logged(refused):
             call = await rt.chat.admit(principal, body, request_id, headers)
-        except GatewayError as exc:
-            log_call(None, exc.status, request_id=request_id, key_prefix=principal.key_prefix,
-                     model=str(body.get("model")))
-            raise
         headers["x-request-id"] = request[SHOWN_REQUEST_ID]
-        if not call.stream:
-            try:
-                doc = await rt.chat.complete(call)
-            except GatewayError as exc:
-                log_call(call, exc.status)
-                raise
-            headers["x-farebox-model-used"] = call.model_used or ""
-            log_call(call, 200)
-            return json_response(doc, headers=headers)
-        return await _stream(request, call, headers)
+        if call.stream:
+            return await _stream(request, call, headers)
+        with _logged(functools.partial(log_call, call)):
+            doc = await rt.chat.complete(call)
+        headers["x-farebox-model-used"] = call.model_used or ""
+        log_call(call, 200)
+        return json_response(doc, headers=headers)
     finally:
         if slot.held:  # shielded: a client that went away cancels this handler
             await asyncio.shield(slot.release())
 
 
-async def _stream(request: web.Request, call: Any, headers: dict[str, str]) -> web.StreamResponse:
-    rt = runtime(request)
+@contextlib.contextmanager
+def _logged(log: Callable[[int], None]) -> Iterator[None]:
+    """A refusal leaves its access-log line too, then goes on to become the error response."""
     try:
-        opened = await rt.chat.open_stream(call)
+        yield
     except GatewayError as exc:
-        log_call(call, exc.status)
+        log(exc.status)
         raise
+
+
+async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> web.StreamResponse:
+    rt = runtime(request)
+    with _logged(functools.partial(log_call, call)):
+        opened = await rt.chat.open_stream(call)
     headers = dict(headers, **{"x-farebox-model-used": call.model_used or "", "Cache-Control": "no-cache"})
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
