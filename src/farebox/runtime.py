@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from farebox.billing.ledger import LedgerWriter
@@ -48,6 +49,7 @@ class Runtime:
     chat: ChatService
     admin_key: str | None = None
     prices: PriceRefresher | None = None
+    redis: Redis | None = None  # the process's one Redis client, when `redis:` is set
 
     async def start(self) -> None:
         if isinstance(self.wallet, RedisWallet):
@@ -65,9 +67,9 @@ class Runtime:
         await self.ledger.stop()
         if isinstance(self.wallet, RedisWallet):
             await self.wallet.stop()
-            await self.wallet.redis.aclose()
         await self.dispatcher.close()
-        await self.limiters.close()
+        if self.redis is not None:
+            await self.redis.aclose()
         self.repo.close()
         await self.engine.dispose()
 
@@ -85,20 +87,22 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     catalog = Catalog(config, adapter_features(adapters), pricebook)
     health = Health(config.circuit)
     dispatcher = Dispatcher(adapters)
+    # One fail-fast client per process, shared by the holds and the rate limits.
+    redis = connect_redis(config.redis) if config.redis else None
     wallet: Wallet = MemoryWallet()
-    if config.redis:  # holds shared by every process and machine (docs/scale-out.md)
-        wallet = RedisWallet(connect_redis(config.redis), repo, policy=config.holds.on_redis_failure,
+    if redis is not None:  # holds shared by every process and machine (docs/scale-out.md)
+        wallet = RedisWallet(redis, repo, policy=config.holds.on_redis_failure,
                              owner_ttl=config.holds.owner_ttl)
     ledger = LedgerWriter(repo, wallet)
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
-    limiters = build_limiters(config, clock)
+    limiters = build_limiters(config, redis, clock)
     limits = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
     chat = ChatService(config=config, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
                        ledger=ledger, limits=limits)
     chat.store_down = refresher.failing
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiters=limiters, limits=limits, chat=chat,
+                   ledger=ledger, limiters=limiters, limits=limits, chat=chat, redis=redis,
                    admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None,
                    prices=PriceRefresher(pricebook, config, adapters))
