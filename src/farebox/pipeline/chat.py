@@ -17,7 +17,6 @@ from farebox.config import Config
 from farebox.directory import Principal
 from farebox.errors import (
     GatewayError,
-    InsufficientCredits,
     ServiceUnavailable,
 )
 from farebox.pipeline.call import Call
@@ -186,7 +185,7 @@ class ChatService:
         try:
             check_context(call, model)
             await reserve(self.wallet, call, model)
-        except (InsufficientCredits, GatewayError) as exc:
+        except GatewayError as exc:  # 402 (a pricier model), context: skip this candidate
             call.attempts.append({"model": model.id, "error": type(exc).__name__})
             return False
         return True
