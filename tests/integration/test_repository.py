@@ -109,3 +109,5 @@ async def test_concurrent_pools_lose_no_update(repo: Repository) -> None:
             await engine.dispose()
     assert await repo.balances() == {account_id: 1_000_000 - 4 * 10 * 7 for account_id in ids}
     assert all(r["ok"] for r in await repo.check_balances())
+
+

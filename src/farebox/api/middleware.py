@@ -6,6 +6,7 @@ import logging
 import random
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -30,9 +31,11 @@ _random = random.Random(secrets.randbits(128))  # seeded per process from the OS
 
 
 def new_request_id() -> str:
-    """96 random bits as 24 hex characters. Unique, not secret (it is shown to the client), so a
-    fast seeded generator does instead of an OS call per request."""
-    return f"{_random.getrandbits(96):024x}"
+    """24 hex characters: the time in microseconds (13), then 44 random bits (11). Unique, not
+    secret (it is shown to the client), so a fast seeded generator does instead of an OS call.
+    Time first, so ids sort by time and the ledger's unique index on them grows at its right
+    edge instead of dirtying a random page per insert."""
+    return f"{time.time_ns() // 1000:013x}{_random.getrandbits(44):011x}"
 
 
 @web.middleware
