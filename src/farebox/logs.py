@@ -1,4 +1,5 @@
-"""Logging: one JSON line per request on farebox.access; plain lines for everything else."""
+"""Logging, one JSON object per line: the per-request access lines (`access_log`, buffered) and
+`logging`'s lines for everything else (flushed at once)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Any, TextIO
 
 import msgspec
 
@@ -16,12 +17,10 @@ _encode = msgspec.json.Encoder().encode
 
 class JsonLineFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None)
-        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name}
-        if fields:
-            doc.update(fields)
-        else:
-            doc["message"] = record.getMessage()
+        doc = {"ts": round(record.created, 3), "level": record.levelname.lower(), "logger": record.name,
+               "message": record.getMessage()}
+        if record.exc_info:
+            doc["error"] = self.formatException(record.exc_info)
         return _encode(doc).decode()
 
 
@@ -30,9 +29,9 @@ FLUSH_EVERY = 1.0  # seconds an access line may wait in the buffer
 
 
 class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to a buffered stream: access lines (one per request) are flushed by a background
-    thread at least every FLUSH_EVERY seconds and at shutdown, not one write syscall each;
-    every other line is flushed at once."""
+    """Writes to a buffered stream: access lines (one per request, from AccessLog) are flushed by
+    a background thread at least every FLUSH_EVERY seconds and at shutdown, not one write
+    syscall each; every `logging` line is flushed at once."""
 
     def __init__(self, stream: TextIO) -> None:
         super().__init__(stream)
@@ -44,8 +43,7 @@ class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             line = self.format(record) + "\n"
             with self.lock:  # type: ignore[union-attr]
                 self.stream.write(line)
-                if record.name != ACCESS:
-                    self.stream.flush()
+                self.stream.flush()
         except Exception:
             self.handleError(record)
 
@@ -57,6 +55,34 @@ class BufferedLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self._stopped.set()
         self.flush()
         super().close()
+
+
+class AccessLog:
+    """The one line per request, written straight into the log handler's buffer: `logging`'s
+    record machinery (a LogRecord, level checks, a formatter) costs ~10 us a line, this ~2 us.
+    Off until `setup_logging` turns it on (and in processes that never call it)."""
+
+    def __init__(self) -> None:
+        self._handler: logging.StreamHandler | None = None  # type: ignore[type-arg]
+
+    @property
+    def enabled(self) -> bool:
+        return self._handler is not None
+
+    def line(self, fields: dict[str, Any]) -> None:
+        handler = self._handler
+        if handler is None:
+            return
+        doc = {"ts": round(time.time(), 3), "level": "info", "logger": ACCESS}
+        doc.update(fields)
+        text = _encode(doc).decode() + "\n"
+        with handler.lock:  # type: ignore[union-attr]
+            handler.stream.write(text)
+            if not isinstance(handler, BufferedLineHandler):
+                handler.stream.flush()
+
+
+access_log = AccessLog()
 
 
 def _buffered_stderr() -> TextIO | None:
@@ -81,6 +107,6 @@ def setup_logging(log_requests: bool = True) -> None:
         old.close()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    logging.getLogger(ACCESS).setLevel(logging.INFO if log_requests else logging.WARNING)
+    access_log._handler = handler if log_requests else None
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.Formatter.converter = time.gmtime

@@ -19,6 +19,7 @@ from farebox.errors import (
     GatewayError,
     ServiceUnavailable,
 )
+from farebox.logs import access_log
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import ChunkStream, Dispatcher
 from farebox.pipeline.failover import Attempt, Failover
@@ -191,23 +192,19 @@ class ChatService:
         return True
 
 
-_access = logging.getLogger("farebox.access")
-
-
 def log_call(call: Call | None, status: int, *, request_id: str = "", key_prefix: str = "",
              model: str = "") -> None:
     """One structured line per request. Never prompts, completions or keys."""
-    if not _access.isEnabledFor(logging.INFO):
+    if not access_log.enabled:
         return
     if call is None:
-        _access.info("", extra={"fields": {"request_id": request_id, "key": key_prefix, "model": model,
-                                            "status": status}})
+        access_log.line({"request_id": request_id, "key": key_prefix, "model": model, "status": status})
         return
-    _access.info("", extra={"fields": {
+    access_log.line({
         "request_id": call.request_id, "key": call.principal.key_prefix, "account": call.principal.account_name,
         "model": call.requested_model, "model_used": call.model_used,
         "deployment": call.target.deployment if call.target else None, "status": status,
         "stream": call.stream, "prompt_tokens": call.prompt_tokens, "completion_tokens": call.completion_tokens,
         "cost_usd": None if call.cost_nano is None else call.cost_nano / 1e9,
         "latency_ms": call.elapsed_ms(), "outcome": call.outcome, "attempts": len(call.attempts),
-        "tried": call.attempts or None}})
+        "tried": call.attempts or None})
