@@ -109,7 +109,8 @@ async def _read_json(request: web.Request, max_bytes: int, timeout: float, max_d
     except (msgspec.DecodeError, RecursionError):
         raise InvalidRequest("We could not parse the JSON body of your request. The body must be valid "
                              "JSON (UTF-8).") from None
-    if json_depth_exceeds(doc, max_depth):
+    # Nesting needs an opening bracket per level: a body with fewer than the limit cannot exceed it.
+    if raw.count(b"{") + raw.count(b"[") > max_depth and json_depth_exceeds(doc, max_depth):
         raise InvalidRequest(f"The JSON body nests deeper than {max_depth} levels.")
     try:
         validate_chat_request(doc)
