@@ -18,10 +18,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from farebox.config import Failover as FailoverPolicy
@@ -52,28 +51,25 @@ class Failover:
     async def run(self, call: Call, attempt: Attempt[T], afford: Afford) -> T:
         """The first successful attempt's result; ModelUnavailable (503) when none succeeded."""
         run = _Run(self, call, asyncio.get_running_loop().time() + self.policy.deadline)
-        while True:
-            made = False
-            async with contextlib.aclosing(run.round(afford)) as targets:
-                async for model, target in targets:
-                    if run.exhausted():
-                        raise run.unavailable()
-                    wait = run.wait_before(target.deployment)
-                    if wait is None:
-                        continue
-                    if wait:
-                        await self.sleep(wait)
-                    if not self.health.allow(target.deployment):
-                        run.note_open(target.deployment)
-                        continue
-                    made = True
-                    found, result = await run.attempt(attempt, target)
-                    if found:
-                        call.model, call.target = model, target
-                        return result  # type: ignore[return-value]
-            if not made:
-                raise run.unavailable()
+        # The first round builds the plan as it goes (a pricier model is only paid for when the
+        # cheaper ones failed); later rounds replay it. Plain loops, no generator: this runs
+        # once per request.
+        for index, model in enumerate(call.candidates):
+            if index and not await afford(model):  # smart-route: grow the hold for a pricier model
+                continue
+            for target in ordered_targets(model):
+                run.plan.append((model, target))
+                found, result = await run.step(attempt, model, target)
+                if found:
+                    return result  # type: ignore[return-value]
+        while run.made:
+            run.made = False
             run.rounds += 1
+            for model, target in run.plan:
+                found, result = await run.step(attempt, model, target)
+                if found:
+                    return result  # type: ignore[return-value]
+        raise run.unavailable()
 
 
 class _Run:
@@ -88,23 +84,31 @@ class _Run:
         self.deadline = deadline
         self.plan: list[tuple[CatalogModel, Target]] = []
         self.rounds = 0
+        self.made = False  # an attempt was made this round (so another round may help)
         self.tries = 0
         self.retry_at: dict[str, float] = {}  # deployment -> loop time its Retry-After ends
         self.dropped: set[str] = set()
         self.noted_open: set[str] = set()
         self.hints: list[float] = []  # Retry-After values seen, for the final 503
 
-    async def round(self, afford: Afford) -> AsyncGenerator[tuple[CatalogModel, Target], None]:
-        if self.rounds:
-            for item in list(self.plan):
-                yield item
-            return
-        for index, model in enumerate(self.call.candidates):
-            if index and not await afford(model):  # smart-route: grow the hold for a pricier model
-                continue
-            for target in ordered_targets(model):
-                self.plan.append((model, target))
-                yield model, target
+    async def step(self, attempt: Attempt[T], model: CatalogModel, target: Target) -> tuple[bool, T | None]:
+        """Try `target` unless it must be skipped this round; (True, result) when it answered."""
+        if self.exhausted():
+            raise self.unavailable()
+        deployment = target.deployment
+        wait = self.wait_before(deployment)
+        if wait is None:
+            return False, None
+        if wait:
+            await self.owner.sleep(wait)
+        if not self.health.allow(deployment):
+            self.note_open(deployment)
+            return False, None
+        self.made = True
+        found, result = await self.attempt(attempt, target)
+        if found:
+            self.call.model, self.call.target = model, target
+        return found, result
 
     def exhausted(self) -> bool:
         return self.tries >= self.policy.max_attempts or self.loop.time() >= self.deadline
