@@ -55,11 +55,13 @@ def test_one_line_per_request(tmp_path: Path) -> None:
                                                      messages=[{"role": "user", "content": SECRET_PROMPT}]))
         with pytest.raises(openai.NotFoundError):
             client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "hi"}])
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="echo", messages=[])
     finally:
         assert gateway.stop() == 0  # a clean stop flushes the buffered lines
     text = gateway.log.read_text()
     assert SECRET_PROMPT not in text and key not in text and "swordfish" not in text
-    ok, streamed, refused = access_lines(gateway.log)
+    ok, streamed, refused, invalid = access_lines(gateway.log)
     assert ok["request_id"] == reply.id.removeprefix("chatcmpl-") and ok["status"] == 200
     assert ok["key"] == key[:11] and ok["account"] == "acme" and ok["stream"] is False
     assert ok["model"] == ok["model_used"] == "echo" and ok["deployment"] == "noop/noop-test"
@@ -70,6 +72,7 @@ def test_one_line_per_request(tmp_path: Path) -> None:
     assert streamed["request_id"] == chunks[0].id.removeprefix("chatcmpl-") and streamed["stream"] is True
     assert streamed["status"] == 200 and streamed["cost_usd"] > 0
     assert refused["status"] == 404 and refused["model"] == "nope" and refused["key"] == key[:11]
+    assert invalid["status"] == 400 and invalid["key"] == key[:11]  # a body that failed to parse: no model
 
 
 @pytest.mark.slow

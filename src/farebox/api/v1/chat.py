@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import functools
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -17,6 +14,7 @@ from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runti
 from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
 from farebox.pipeline.call import Call
 from farebox.pipeline.chat import log_call
+from farebox.pipeline.rate_limit import NO_SLOT
 from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
 _decode = msgspec.json.Decoder().decode
@@ -24,46 +22,37 @@ _decode = msgspec.json.Decoder().decode
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    request_id: str = request[REQUEST_ID]
     principal = await authorize(request)
     headers: dict[str, str] = request[EXTRA_HEADERS]  # on every answer from here on, errors included
-    body = await _read_json(request, rt.config.limits.max_body_bytes, rt.config.limits.client_timeout,
-                            rt.config.limits.max_json_depth)
-    refused = functools.partial(log_call, None, request_id=request_id, key_prefix=principal.key_prefix,
-                                model=str(body.get("model")))
-    # The slot is held until the JSON is sent or the stream ends (or the client goes away).
-    with _logged(refused):
-        slot = await rt.limits.acquire(principal)
+    body: dict[str, Any] = {}
+    call: Call | None = None
+    slot = NO_SLOT  # held until the JSON is sent or the stream ends (or the client goes away)
     try:
-        with _logged(refused):
-            call = await rt.chat.admit(principal, body, request_id, headers)
+        limits = rt.config.limits
+        body = await _read_json(request, limits.max_body_bytes, limits.client_timeout, limits.max_json_depth)
+        slot = await rt.limits.acquire(principal)
+        call = await rt.chat.admit(principal, body, request[REQUEST_ID], headers)
         headers["x-request-id"] = request[SHOWN_REQUEST_ID]
         if call.stream:
             return await _stream(request, call, headers)
-        with _logged(functools.partial(log_call, call)):
-            doc = await rt.chat.complete(call)
+        doc = await rt.chat.complete(call)
         headers["x-farebox-model-used"] = call.model_used or ""
         log_call(call, 200)
         return json_response(doc, headers=headers)
+    except GatewayError as exc:  # a refusal leaves its access-log line too, then becomes the answer
+        log_call(call, exc.status, request_id=request[REQUEST_ID], key_prefix=principal.key_prefix,
+                 model=str(body.get("model") or ""))
+        raise
     finally:
         if slot.held:  # shielded: a client that went away cancels this handler
             await asyncio.shield(slot.release())
 
 
-@contextlib.contextmanager
-def _logged(log: Callable[[int], None]) -> Iterator[None]:
-    """A refusal leaves its access-log line too, then goes on to become the error response."""
-    try:
-        yield
-    except GatewayError as exc:
-        log(exc.status)
-        raise
-
-
 async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> web.StreamResponse:
+    """Refusals up to the first byte raise (and fail over inside open_stream); after it, failures
+    end the stream with an error event."""
     rt = runtime(request)
-    with _logged(functools.partial(log_call, call)):
-        opened = await rt.chat.open_stream(call)
+    opened = await rt.chat.open_stream(call)
     headers = dict(headers, **{"x-farebox-model-used": call.model_used or "", "Cache-Control": "no-cache"})
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
