@@ -166,6 +166,23 @@ def wait_http(proc: Proc, url: str, timeout: float = 20.0) -> None:
     raise RuntimeError(f"{proc.name} not ready at {url} after {timeout:.0f} s ({last}):\n{proc.tail()}")
 
 
+def listeners(port: int) -> int:
+    """Listening TCP sockets on port (/proc/net/tcp, state 0A): one per worker with SO_REUSEPORT."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+def wait_listeners(proc: Proc, port: int, count: int, timeout: float = 30.0) -> None:
+    """Wait until `count` sockets listen on port, so the load reaches every worker from the start."""
+    deadline = time.monotonic() + timeout
+    while listeners(port) < count:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name}: {listeners(port)} of {count} workers listening after {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 _PROBE = (
     "import time\nt = time.perf_counter()\nfor i in range(2_000_000): pass\nprint(time.perf_counter() - t)"
 )
