@@ -41,7 +41,9 @@ class Farebox:
     db: Path
 
     @classmethod
-    def from_command(cls, command: str, tmp: Path) -> Farebox:
+    def from_command(cls, command: str, tmp: Path, config_name: str = "farebox-bench.yaml") -> Farebox:
+        """config_name: a file in tmp; every variant shares tmp/bench.db, so the ledger check
+        reads one file whichever config served."""
         words = shlex.split(command)
         env: dict[str, str] = {}
         while words and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", words[0]):
@@ -54,8 +56,8 @@ class Farebox:
         found = found or shutil.which(exe) or (str(REPO / exe) if (REPO / exe).is_file() else None)
         if not found:
             raise Unavailable(f"{exe} not found (the farebox CLI is not installed in this checkout)")
-        env["FAREBOX_CONFIG"] = str(tmp / "farebox-bench.yaml")
-        return cls([found, *words[1:]], env, tmp / "farebox-bench.yaml", tmp / "bench.db")
+        env["FAREBOX_CONFIG"] = str(tmp / config_name)
+        return cls([found, *words[1:]], env, tmp / config_name, tmp / "bench.db")
 
     def run(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run(
@@ -80,8 +82,11 @@ class Farebox:
         except (RuntimeError, OSError, subprocess.TimeoutExpired) as exc:
             raise Unavailable(str(exc).strip().splitlines()[-1] if str(exc).strip() else repr(exc)) from None
 
-    def write_config(self, port: int, upstreams: dict[str, str], log_requests: bool = True) -> None:
-        """upstreams: provider name -> base URL (with /v1). JSON is YAML, so no yaml dependency."""
+    def write_config(
+        self, port: int, upstreams: dict[str, str], log_requests: bool = True, redis: str | None = None
+    ) -> None:
+        """upstreams: provider name -> base URL (with /v1); redis: a URL to share holds and rate
+        limits through (the scale-out configuration). JSON is YAML, so no yaml dependency."""
         config: dict[str, Any] = {
             "database": f"sqlite:///{self.db}",
             "listen": {"host": "127.0.0.1", "port": port},
@@ -100,18 +105,25 @@ class Farebox:
         }
         if not log_requests:
             config["log_requests"] = False
+        if redis:
+            config["redis"] = redis
         self.config.write_text(json.dumps(config, indent=2) + "\n")
 
-    def setup_account(self) -> str:
-        """Create the bench account with credit and return a fresh API key."""
-        self.run("accounts", "create", ACCOUNT, "--tier", TIER, "--json")
-        self.run("credits", "add", ACCOUNT, "1000000", "--json")
-        created: dict[str, Any] = json.loads(self.run("keys", "create", ACCOUNT, "--json"))
+    def setup_account(self, account: str = ACCOUNT) -> str:
+        """Create an account with credit and return a fresh API key."""
+        self.run("accounts", "create", account, "--tier", TIER, "--json")
+        self.run("credits", "add", account, "1000000", "--json")
+        created: dict[str, Any] = json.loads(self.run("keys", "create", account, "--json"))
         return str(created["key"])
 
-    def serve(self, port: int, cpu: int, log_dir: Path) -> procs.Proc:
+    def serve(
+        self, port: int, cpu: int | str, log_dir: Path, workers: int = 1, name: str = "farebox"
+    ) -> procs.Proc:
+        """cpu: a core, or a taskset list ("0,1") the workers share."""
         argv = [*self.argv, "serve", "--no-demo", "--port", str(port)]
-        return procs.start("farebox", argv, cpu, log_dir, env=self.env, cwd=REPO)
+        if workers > 1:
+            argv += ["--workers", str(workers)]
+        return procs.start(name, argv, cpu, log_dir, env=self.env, cwd=REPO)
 
     def charges(self) -> int:
         """Ledger charge rows so far: straight from SQLite (exact, no paging, no process to start);

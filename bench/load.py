@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,16 +17,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 SCRIPT = HERE / "wrk" / "chat.lua"
 # Debian names; nginx-light is the smallest nginx build and has everything the bench uses.
-PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "taskset": "util-linux"}
+PACKAGES = {"nginx": "nginx-light", "wrk": "wrk", "taskset": "util-linux", "redis-server": "redis-server"}
+NEEDED = ("nginx", "wrk", "taskset")  # redis-server only for the scale group
 
 
 def find_tool(name: str) -> str | None:
     return shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
 
 
-def ensure_tools() -> dict[str, str]:
-    """Paths of nginx, wrk and taskset; install the missing ones with apt-get when root."""
-    missing = [name for name in PACKAGES if not find_tool(name)]
+def ensure_tools(names: Sequence[str] = NEEDED) -> dict[str, str]:
+    """Paths of the tools named (keys of PACKAGES); install the missing ones with apt-get when root."""
+    missing = [name for name in names if not find_tool(name)]
     if missing:
         packages = [PACKAGES[name] for name in missing]
         if os.geteuid() != 0:
@@ -34,7 +36,7 @@ def ensure_tools() -> dict[str, str]:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", *packages], check=True, env=env)
-    paths = {name: find_tool(name) for name in PACKAGES}
+    paths = {name: find_tool(name) for name in names}
     lost = [name for name, path in paths.items() if not path]
     if lost:
         sys.exit(f"bench: {', '.join(lost)} still not found after installing")

@@ -24,6 +24,38 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _children(pid: int) -> list[int]:
+    kids: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            kids += [int(k) for k in (task / "children").read_text().split()]
+    return kids
+
+
+def descendants(pid: int) -> list[int]:
+    """Every live process under pid (children, their children, ...), from /proc/PID/task/*/children."""
+    found: list[int] = []
+    todo = _children(pid)
+    while todo:
+        kid = todo.pop()
+        found.append(kid)
+        with contextlib.suppress(OSError):  # it may have exited since it was listed
+            todo += _children(kid)
+    return found
+
+
+def _stat_cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
+
+
+def _peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 @dataclass
 class Proc:
     name: str
@@ -38,22 +70,34 @@ class Proc:
         return self.popen.poll() is None
 
     def cpu_seconds(self) -> float:
-        """user + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat)."""
-        stat = Path(f"/proc/{self.pid}/stat").read_text()
-        fields = stat.rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / _TICK
+        """user + system CPU seconds so far (fields 14 and 15 of /proc/PID/stat) of this process
+        and its descendants (the workers of `farebox serve --workers N`)."""
+        total = _stat_cpu_s(self.pid)
+        for kid in descendants(self.pid):
+            with contextlib.suppress(OSError):
+                total += _stat_cpu_s(kid)
+        return total
 
     def run_wait_s(self) -> float:
-        """Seconds spent runnable but waiting for a CPU (2nd field of /proc/PID/schedstat):
-        time a busy machine took from this process."""
-        return int(Path(f"/proc/{self.pid}/schedstat").read_text().split()[1]) / 1e9
+        """Seconds spent runnable but waiting for a CPU (2nd field of /proc/PID/schedstat), summed
+        over the process and its descendants: time a busy machine took from them."""
+        total = 0
+        for pid in [self.pid, *descendants(self.pid)]:
+            with contextlib.suppress(OSError):
+                total += int(Path(f"/proc/{pid}/schedstat").read_text().split()[1])
+        return total / 1e9
 
     def peak_rss_mb(self) -> float:
-        """VmHWM: the resident set's high-water mark since the process started."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        """VmHWM: the resident set's high-water mark since the process started; with child
+        processes (workers), the largest child's, since the parent only supervises them."""
+        kids = descendants(self.pid)
+        if not kids:
+            return _peak_rss_mb(self.pid)
+        peaks = [0.0]
+        for kid in kids:
+            with contextlib.suppress(OSError):
+                peaks.append(_peak_rss_mb(kid))
+        return max(peaks)
 
     def tail(self, lines: int = 20) -> str:
         try:
@@ -65,25 +109,28 @@ class Proc:
         """SIGTERM this PID, then SIGKILL it if it has not gone within the timeout."""
         if self.popen.poll() is not None:
             return
+        kids = descendants(self.pid)  # SIGTERM is the parent's to pass on; SIGKILL is not
         with contextlib.suppress(ProcessLookupError):
             os.kill(self.pid, signal.SIGTERM)
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+            for pid in [self.pid, *kids]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
             self.popen.wait()
 
 
 def start(
     name: str,
     argv: Sequence[str],
-    cpu: int,
+    cpu: int | str,
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Proc:
-    """Run argv pinned to one core (taskset execs it, so the PID is the program's own)."""
+    """Run argv pinned to a core, or a taskset list such as "0,1" (taskset execs it, so the PID
+    is the program's own; its children inherit the pinning)."""
     log = log_dir / f"{name}.log"
     out = log.open("ab")
     try:
@@ -117,6 +164,23 @@ def wait_http(proc: Proc, url: str, timeout: float = 20.0) -> None:
             last = str(exc)
         time.sleep(0.05)
     raise RuntimeError(f"{proc.name} not ready at {url} after {timeout:.0f} s ({last}):\n{proc.tail()}")
+
+
+def listeners(port: int) -> int:
+    """Listening TCP sockets on port (/proc/net/tcp, state 0A): one per worker with SO_REUSEPORT."""
+    rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    return sum(1 for row in rows if row.split()[1].endswith(f":{port:04X}") and row.split()[3] == "0A")
+
+
+def wait_listeners(proc: Proc, port: int, count: int, timeout: float = 30.0) -> None:
+    """Wait until `count` sockets listen on port, so the load reaches every worker from the start."""
+    deadline = time.monotonic() + timeout
+    while listeners(port) < count:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.tail()}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{proc.name}: {listeners(port)} of {count} workers listening after {timeout:.0f} s")
+        time.sleep(0.1)
 
 
 _PROBE = (

@@ -16,12 +16,14 @@ MIN_STREAM_RPS = 2500.0
 MAX_ADDED_P50_MS = 0.6  # at 1 connection, over nginx direct
 MAX_RSS_MB = 120.0
 MAX_SLOW_ADDED_P50_MS = 5.0  # at 256 connections, over the slow upstream's own
+# The scale group's targets: informational, never judged against the one-process targets above.
+SCALE_W1, SCALE_W2 = "farebox+redis w1", "farebox+redis w2"
 
 
 @dataclass
 class Row:
     group: str  # json, stream, slow-json, slow-stream
-    target: str  # direct (nginx or the slow upstream), passthrough, farebox
+    target: str  # direct (nginx or the slow upstream), passthrough, farebox, SCALE_W1, SCALE_W2
     conns: int
     rps: float
     p50_ms: float
@@ -137,6 +139,28 @@ def targets(rows: list[Row]) -> list[Verdict]:
     return out
 
 
+def scale_lines(rows: list[Row]) -> list[str]:
+    """One line per group and connection count of the scale group: farebox over Redis on one core,
+    against farebox without Redis when this run measured it, and with two workers."""
+    out = []
+    for w1 in (r for r in rows if r.target == SCALE_W1):
+        plain = _find(rows, w1.group, "farebox", w1.conns)
+        share = (
+            f"{w1.rps / plain.rps:.0%} of no-Redis farebox"
+            if plain and plain.rps
+            else "no-Redis farebox not measured in this run"
+        )
+        line = f"scale: redis w1 {w1.group}@{w1.conns} = {w1.rps:,.0f} req/s ({share})"
+        w2 = _find(rows, w1.group, SCALE_W2, w1.conns)
+        if w2:
+            line += f", w2 = {w2.rps:,.0f} req/s"
+        bad = [r.target for r in (w1, w2) if r and (r.errors or r.ledger == "MISMATCH")]
+        if bad:
+            line += f"  [errors or ledger MISMATCH: {', '.join(bad)}]"
+        out.append(line)
+    return out
+
+
 def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
@@ -209,6 +233,8 @@ class Results:
             "rows": [asdict(r) for r in self.rows],
             "targets": [asdict(v) for v in targets(self.rows)],
         }
+        if scale := scale_lines(self.rows):
+            data["scale"] = scale
         path.write_text(json.dumps(data, indent=2) + "\n")
         return path
 
@@ -220,6 +246,8 @@ def markdown(data: dict[str, Any]) -> str:
     verdicts = [Verdict(**v) for v in data.get("targets", [])]
     if verdicts:
         out += ["", verdicts_text(verdicts)]
+    if scale := data.get("scale"):
+        out += ["", *scale]
     return "\n".join(out)
 
 

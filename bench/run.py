@@ -2,9 +2,11 @@
 
 Upstreams (nginx with canned OpenAI answers, or the slow aiohttp upstream) and wrk run on
 core 1, the gateway under test on core 0. Every run prints a row; the table, the issue's
-targets and a JSON file in bench/results/ come at the end. See bench/README.md.
+targets and a JSON file in bench/results/ come at the end. The scale group adds farebox over
+Redis (redis-server on core 1): one process on core 0, then `serve --workers 2` on both cores.
+See bench/README.md.
 
-    .venv/bin/python bench/run.py [--duration 10] [--quick] [--only json,stream,slow]
+    .venv/bin/python bench/run.py [--duration 10] [--quick] [--only json,stream,slow,scale]
                                   [--farebox-cmd .venv/bin/farebox]
 """
 
@@ -29,12 +31,15 @@ import farebox_ctl
 import load
 import nginx_conf
 import procs
+import redis_ctl
 import report
 
 HERE = Path(__file__).resolve().parent
 GATEWAY_CPU, LOAD_CPU = 0, 1  # upstream and wrk share core 1, as in the reference measurement
 CHAT = "/v1/chat/completions"
-GROUPS = ("json", "stream", "slow")
+GROUPS = ("json", "stream", "slow", "scale")
+# workers -> taskset cores of `farebox serve`; the second worker shares core 1 with wrk and nginx
+SCALE_WORKERS: dict[int, int | str] = {1: GATEWAY_CPU, 2: f"{GATEWAY_CPU},{LOAD_CPU}"}
 
 
 @dataclass
@@ -77,7 +82,7 @@ class Bench:
     def measure(
         self, group: str, target: str, url: str, body: Path, conns: int, proc: procs.Proc | None
     ) -> report.Row:
-        billed = target == "farebox" and self.fb is not None
+        billed = target.startswith("farebox") and self.fb is not None  # also the scale group's
         charges0 = self.fb.settled_charges() if billed and self.fb else 0
         cpu0 = proc.cpu_seconds() if proc else 0.0
         wait0 = proc.run_wait_s() if proc else 0.0
@@ -110,16 +115,29 @@ class Bench:
         return row
 
 
-def start_farebox(bench: Bench, g: procs.Group, upstreams: dict[str, str]) -> tuple[procs.Proc | None, str]:
-    """Set farebox up and start it; on any failure say why and let its rows be skipped."""
+def start_farebox(
+    bench: Bench,
+    g: procs.Group,
+    upstreams: dict[str, str],
+    redis: str | None = None,
+    workers: int = 1,
+    fb: farebox_ctl.Farebox | None = None,
+) -> tuple[procs.Proc | None, str]:
+    """Set farebox up and start it; on any failure say why and let its rows be skipped.
+    redis: the scale-out configuration, with its own config file and account (same database);
+    fb: one already set up, to serve again (with more workers)."""
     try:
-        fb = farebox_ctl.Farebox.from_command(bench.args.farebox_cmd, bench.tmp)
-        fb.check()
         port = procs.free_port()
-        fb.write_config(port, upstreams, log_requests=not bench.args.no_request_log)
-        bench.key = fb.setup_account()
-        proc = g.add(fb.serve(port, GATEWAY_CPU, bench.tmp))
+        if fb is None:
+            config = "farebox-redis.yaml" if redis else "farebox-bench.yaml"
+            fb = farebox_ctl.Farebox.from_command(bench.args.farebox_cmd, bench.tmp, config)
+            fb.check()
+            fb.write_config(port, upstreams, log_requests=not bench.args.no_request_log, redis=redis)
+            bench.key = fb.setup_account(farebox_ctl.ACCOUNT + ("-redis" if redis else ""))
+        name = f"farebox-redis-w{workers}" if redis else "farebox"
+        proc = g.add(fb.serve(port, SCALE_WORKERS[workers], bench.tmp, workers, name))
         procs.wait_http(proc, f"http://127.0.0.1:{port}/health", timeout=30)
+        procs.wait_listeners(proc, port, workers)
     except farebox_ctl.Unavailable as exc:
         return None, f"skipped: farebox is not runnable with --farebox-cmd {bench.args.farebox_cmd!r}: {exc}"
     except (RuntimeError, OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
@@ -147,6 +165,36 @@ def run_group(
         g.stop(passthrough)
     if fb_origin and fb_proc:
         bench.series(group, "farebox", fb_origin, body, conns_list, fb_proc)
+
+
+def run_scale(bench: Bench, g: procs.Group, upstreams: dict[str, str]) -> str:
+    """farebox over Redis against the nginx upstreams: one process on core 0 (the per-core figure of
+    the scale-out configuration), then `serve --workers 2` on cores 0 and 1. Returns a status."""
+    conns_list = [16] if bench.args.quick else [16, 64]
+    port = procs.free_port()
+    redis = g.add(redis_ctl.start(bench.tools["redis-server"], port, LOAD_CPU, bench.tmp))
+    try:
+        redis_ctl.wait_ready(redis, port)
+    except RuntimeError as exc:
+        print(f"scale rows skipped: {exc}", flush=True)
+        return f"skipped: {exc}"
+    fb: farebox_ctl.Farebox | None = None
+    for workers, cpus in SCALE_WORKERS.items():
+        target = report.SCALE_W1 if workers == 1 else report.SCALE_W2
+        print(f"\n== scale: {target} (taskset -c {cpus}), redis on core {LOAD_CPU}", flush=True)
+        proc, origin = start_farebox(bench, g, upstreams, redis_ctl.url(port), workers, fb)
+        if not proc:
+            print(f"{target} rows {origin}", flush=True)
+            return origin
+        fb = bench.fb
+        try:
+            for group in ("json", "stream"):
+                body = bench.body(f"bench-{group}", group == "stream")
+                bench.series(group, target, origin, body, conns_list, proc)
+        finally:
+            g.stop(proc)
+    g.stop(redis)
+    return "ran"
 
 
 def _version(argv: list[str]) -> str:
@@ -187,14 +235,26 @@ def meta(bench: Bench, farebox_status: str) -> dict[str, Any]:
     }
 
 
+def scale_meta(bench: Bench, status: str) -> dict[str, Any]:
+    return {
+        "scale": {
+            "farebox": status,
+            "redis": _version([bench.tools["redis-server"], "--version"]),
+            "pinning": {"w1": SCALE_WORKERS[1], "w2": SCALE_WORKERS[2], "redis": LOAD_CPU, "wrk": LOAD_CPU},
+        }
+    }
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--duration", type=int, default=10, help="whole seconds per measured run (default 10)")
     p.add_argument(
-        "--quick", action="store_true", help="smoke test: 2 s runs, 1 and 16 conns, slow stream only"
+        "--quick",
+        action="store_true",
+        help="smoke test: 2 s runs, 1 and 16 conns (scale: 16), slow stream only",
     )
     p.add_argument(
-        "--only", default=",".join(GROUPS), help="comma-separated: json, stream, slow (default all)"
+        "--only", default=",".join(GROUPS), help="comma-separated: json, stream, slow, scale (default all)"
     )
     p.add_argument(
         "--farebox-cmd",
@@ -227,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally blocks on kill
     signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even if started with SIGINT ignored
-    tools = load.ensure_tools()
+    tools = load.ensure_tools([*load.NEEDED, *(["redis-server"] if "scale" in args.only else [])])
     tmp = Path(tempfile.mkdtemp(prefix="farebox-bench-"))
     bench = Bench(args, tools, tmp)
     ok = False
@@ -264,16 +324,23 @@ def main(argv: list[str] | None = None) -> int:
                 "fast-stream": f"http://127.0.0.1:{stream_port}/v1",
                 "slow": slow + "/v1",
             }
-            fb_proc, fb_origin = start_farebox(bench, g, upstreams)
+            if any(g_ in args.only for g_ in ("json", "stream", "slow")):
+                fb_proc, fb_origin = start_farebox(bench, g, upstreams)
+                if not fb_proc:
+                    print(f"farebox rows {fb_origin}", flush=True)
+            else:
+                fb_proc, fb_origin = None, "not run (only the scale group)"
             status = "ran" if fb_proc else fb_origin
-            if not fb_proc:
-                print(f"farebox rows {fb_origin}", flush=True)
             origins = {"json": f"http://127.0.0.1:{json_port}", "stream": f"http://127.0.0.1:{stream_port}"}
             for group in [g_ for g_ in ("json", "stream") if g_ in args.only]:
                 run_group(bench, g, group, origins[group], fb_origin if fb_proc else None, fb_proc)
             if "slow" in args.only:
                 for group in ["slow-stream"] if args.quick else ["slow-stream", "slow-json"]:
                     run_group(bench, g, group, slow, fb_origin if fb_proc else None, fb_proc)
+            if "scale" in args.only:
+                if fb_proc:
+                    g.stop(fb_proc)  # core 0 for the Redis variants alone
+                scale_status = run_scale(bench, g, upstreams)
         ok = True
     finally:
         if bench.rows:
@@ -285,10 +352,14 @@ def main(argv: list[str] | None = None) -> int:
             verdicts = report.targets(bench.rows)
             if verdicts:
                 print("\nTargets (farebox):\n" + report.verdicts_text(verdicts))
+            if scale := report.scale_lines(bench.rows):
+                print("\nScale-out (informational, not judged against the targets):\n" + "\n".join(scale))
             info = meta(bench, status if ok else "interrupted") | {
                 "cpu_probe_ms": probes,
                 "other_cores_before": others,
             }
+            if "scale" in args.only:
+                info |= scale_meta(bench, scale_status if ok else "interrupted")
             out = report.Results(info, bench.rows).write(HERE / "results")
             print(f"\nresults: {out}")
         if ok:
