@@ -42,19 +42,23 @@ def test_lines_as_blocks_and_the_blank_line_ending() -> None:
     assert asyncio.run(run()) == EXPECTED
 
 
-def test_buffered_says_whether_the_next_event_needs_a_read() -> None:
-    reads: list[bytes] = [b"data: 1\n\ndata: 2\n\ndata: 3\n", b"\n", b""]
+def test_read_events_returns_what_each_read_completed() -> None:
+    reads: list[bytes] = [b"data: 1\n\ndata: 2\n\ndata: 3\n", b"\n", b": ping\n\n", b"data: 4", b""]
 
     class Reader:  # like aiohttp's StreamReader: readany returns what arrived, b"" at the end
         async def readany(self) -> bytes:
             return reads.pop(0)
 
-    async def run() -> list[tuple[bytes, bool]]:
+    async def run() -> list[list[bytes]]:
         stream = SSEStream(Reader())
-        return [(event.data, stream.buffered()) async for event in stream]
+        batches = []
+        while batch := await stream.read_events():
+            batches.append([event.data for event in batch])
+        assert await stream.read_events() == []  # and stays at the end
+        return batches
 
-    # After event 1, event 2 is buffered; after 2, event 3 still waits for its blank line.
-    assert asyncio.run(run()) == [(b"1", True), (b"2", False), (b"3", False)]
+    # A read that completes no event (the comment) is not a batch: the next read is awaited.
+    assert asyncio.run(run()) == [[b"1", b"2"], [b"3"], [b"4"]]
     assert reads == []
 
 
