@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from farebox.protocol.sse import SSEEvent, SSEStream, iter_sse
+from farebox.protocol.sse import SSEError, SSEEvent, SSEStream, iter_sse
 
 STREAM = (b": keep-alive comment\r\n\r\n"
           b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
@@ -65,3 +65,12 @@ def test_read_events_returns_what_each_read_completed() -> None:
 def test_empty_stream_and_comments_only() -> None:
     assert asyncio.run(_events(b"", 4)) == []
     assert asyncio.run(_events(b": ping\n\n: ping\n\n", 5)) == []
+
+
+def test_a_line_over_the_limit_fails_but_a_long_event_of_short_lines_does_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("farebox.protocol.sse.MAX_LINE", 20)
+    many_lines = b"".join(b"data: %d\n" % i for i in range(10))  # 80 bytes, no line over 20
+    assert asyncio.run(_events(many_lines + b"\n", 7)) == [SSEEvent(b"\n".join(b"%d" % i for i in range(10)))]
+    with pytest.raises(SSEError, match="longer than the limit"):
+        asyncio.run(_events(b"data: " + b"x" * 40 + b"\n\n", 30))

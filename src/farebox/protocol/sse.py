@@ -75,13 +75,19 @@ class SSEStream:
     def _feed(self, block: bytes) -> list[SSEEvent]:
         buffer = self._tail + block if self._tail else block
         crlf = b"\r" in buffer
+        if not crlf and buffer.startswith(b"data: "):
+            # The usual read: LF-only events of one `data: ` line each, in a few C calls.
+            end = buffer.rfind(b"\n\n")
+            if end > 0:
+                body = buffer[6:end]
+                datas = body.split(b"\n\ndata: ")
+                if body.count(b"\n") == 2 * len(datas) - 2:  # no newline but the events' ends
+                    self._keep(buffer[end + 2:])
+                    return list(map(SSEEvent, datas))
         parts = _EVENT_END.split(buffer) if crlf else buffer.split(b"\n\n")
-        tail = self._tail = parts.pop()
-        if len(tail) > MAX_LINE and len(tail) - tail.rfind(b"\n") - 1 > MAX_LINE:
-            raise SSEError("an SSE line is longer than the limit")
+        self._keep(parts.pop())
         events = []
         for part in parts:
-            # The common event, one `data: ` line, without the line-by-line walk.
             if part.startswith(b"data: ") and b"\n" not in part and not (crlf and b"\r" in part):
                 events.append(SSEEvent(part[6:]))
             elif part:
@@ -89,6 +95,12 @@ class SSEStream:
                 if event is not None:
                     events.append(event)
         return events
+
+    def _keep(self, tail: bytes) -> None:
+        """Keep the unfinished event for the next read, unless its last line is past the limit."""
+        if len(tail) > MAX_LINE and len(tail) - tail.rfind(b"\n") - 1 > MAX_LINE:
+            raise SSEError("an SSE line is longer than the limit")
+        self._tail = tail
 
     def _finish(self) -> list[SSEEvent]:
         tail, self._tail = self._tail, b""
