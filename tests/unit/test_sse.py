@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from farebox.protocol.sse import SSEEvent, SSEStream, iter_sse
+from farebox.protocol.sse import SSEError, SSEEvent, SSEStream, iter_sse
 
 STREAM = (b": keep-alive comment\r\n\r\n"
           b"event: message_start\r\ndata: {\"a\": 1}\r\n\r\n"
@@ -42,22 +42,35 @@ def test_lines_as_blocks_and_the_blank_line_ending() -> None:
     assert asyncio.run(run()) == EXPECTED
 
 
-def test_buffered_says_whether_the_next_event_needs_a_read() -> None:
-    reads: list[bytes] = [b"data: 1\n\ndata: 2\n\ndata: 3\n", b"\n", b""]
+def test_read_events_returns_what_each_read_completed() -> None:
+    reads: list[bytes] = [b"data: 1\n\ndata: 2\n\ndata: 3\n", b"\n", b": ping\n\n", b"data: 4", b""]
 
     class Reader:  # like aiohttp's StreamReader: readany returns what arrived, b"" at the end
         async def readany(self) -> bytes:
             return reads.pop(0)
 
-    async def run() -> list[tuple[bytes, bool]]:
+    async def run() -> list[list[bytes]]:
         stream = SSEStream(Reader())
-        return [(event.data, stream.buffered()) async for event in stream]
+        batches = []
+        while batch := await stream.read_events():
+            batches.append([event.data for event in batch])
+        assert await stream.read_events() == []  # and stays at the end
+        return batches
 
-    # After event 1, event 2 is buffered; after 2, event 3 still waits for its blank line.
-    assert asyncio.run(run()) == [(b"1", True), (b"2", False), (b"3", False)]
+    # A read that completes no event (the comment) is not a batch: the next read is awaited.
+    assert asyncio.run(run()) == [[b"1", b"2"], [b"3"], [b"4"]]
     assert reads == []
 
 
 def test_empty_stream_and_comments_only() -> None:
     assert asyncio.run(_events(b"", 4)) == []
     assert asyncio.run(_events(b": ping\n\n: ping\n\n", 5)) == []
+
+
+def test_a_line_over_the_limit_fails_but_a_long_event_of_short_lines_does_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("farebox.protocol.sse.MAX_LINE", 20)
+    many_lines = b"".join(b"data: %d\n" % i for i in range(10))  # 80 bytes, no line over 20
+    assert asyncio.run(_events(many_lines + b"\n", 7)) == [SSEEvent(b"\n".join(b"%d" % i for i in range(10)))]
+    with pytest.raises(SSEError, match="longer than the limit"):
+        asyncio.run(_events(b"data: " + b"x" * 40 + b"\n\n", 30))

@@ -21,7 +21,7 @@ from farebox.errors import (
 )
 from farebox.logs import access_log
 from farebox.pipeline.call import Call
-from farebox.pipeline.dispatch import ChunkStream, Dispatcher
+from farebox.pipeline.dispatch import Batches, Dispatcher
 from farebox.pipeline.failover import Attempt, Failover
 from farebox.pipeline.rate_limit import RateGate
 from farebox.pipeline.relay import StreamRelay, error_frame
@@ -41,8 +41,8 @@ T = TypeVar("T")
 
 @dataclass
 class OpenStream:
-    first: JSON
-    chunks: ChunkStream
+    first: list[JSON]  # the first batch of chunks, read before anything reached the client
+    batches: Batches
 
 
 class ChatService:
@@ -104,38 +104,30 @@ class ChatService:
             raise
 
     async def _first_chunk(self, target: Target, call: Call, budget: float) -> OpenStream:
-        first, chunks = await self.dispatcher.open_stream(target, call.body, budget=budget)
-        return OpenStream(first, chunks)
+        first, batches = await self.dispatcher.open_stream(target, call.body, budget=budget)
+        return OpenStream(first, batches)
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
-        """The SSE frames for the client, joined into one blob per upstream read: frames whose next
-        chunk is already buffered wait for it, the others go at once. The charge is committed
-        before the last frames. The first blob may be empty; callers take it before sending
-        headers, so every exit runs `finally`."""
+        """The SSE frames for the client, one blob per upstream read (a batch of chunks). The
+        charge is committed before the last frames. The first blob may be empty; callers take
+        it before sending headers, so every exit runs `finally`."""
         relay = StreamRelay(completion_id=call.completion_id, model=call.requested_model, created=call.created,
                             include_usage=call.include_usage)
-        buffered = opened.chunks.buffered
         finished = False
         try:
-            out = [relay.frames(opened.first)]
+            first = relay.frames(opened.first)
             call.first_byte = time.perf_counter()
-            if not buffered():
-                yield out.pop()  # always (even b""): once started, closing the relay settles or releases
+            yield first  # always (even b""): once started, closing the relay settles or releases
             try:
-                async for chunk in opened.chunks:
-                    frame = relay.frames(chunk)
-                    if frame:
-                        out.append(frame)
-                    if out and not buffered():
-                        yield out[0] if len(out) == 1 else b"".join(out)
-                        out.clear()
+                async for batch in opened.batches:
+                    frames = relay.frames(batch)
+                    if frames:
+                        yield frames
             except UpstreamError as exc:
                 finished = True
-                yield b"".join(out) + await self._end_after_failure(call, relay, exc)
+                yield await self._end_after_failure(call, relay, exc)
                 return
             finished = True
-            if out:  # what the upstream sent with its end goes out before the commit
-                yield b"".join(out)
             usage = usage_or_count(call, relay.usage, relay.generated_text())
             try:
                 cost = await settle(self.ledger, self.wallet, call, usage, "ok")
@@ -146,7 +138,7 @@ class ChatService:
             yield relay.closing_frames(usage.to_openai(call.model.id, cost)) + DONE_FRAME
         finally:
             with contextlib.suppress(Exception):
-                await opened.chunks.aclose()
+                await opened.batches.aclose()
             if not finished and not call.settled:  # the client went away mid-stream
                 self._spawn(self._settle_abandoned(call, relay))
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -14,6 +14,9 @@ import aiohttp
 from farebox.protocol.sse import SSEError, SSEStream
 from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
 from farebox.providers.noop import NoopProvider
+
+Batches = AsyncGenerator[list[JSON], None]
+"""A stream's chunks, in batches: every chunk one network read made available (never empty)."""
 
 
 class Dispatcher:
@@ -62,15 +65,15 @@ class Dispatcher:
         return adapter.parse_response(payload, target)  # type: ignore[no-any-return]
 
     async def open_stream(self, target: Target, body: JSON, *,
-                          budget: float | None = None) -> tuple[JSON, ChunkStream]:
-        """Open a stream and read its first chunk within `first_byte` (or `budget`, if shorter).
-        Every failure up to there raises a retryable UpstreamError (nothing reached the client
-        yet); later ones raise from the returned iterator: `idle` seconds without data, or past
-        `total` since the request began."""
+                          budget: float | None = None) -> tuple[list[JSON], Batches]:
+        """Open a stream and read its first batch of chunks within `first_byte` (or `budget`, if
+        shorter). Every failure up to there raises a retryable UpstreamError (nothing reached the
+        client yet); later ones raise from the returned batches: `idle` seconds without data, or
+        past `total` since the request began."""
         adapter = self.adapter(target)
         if isinstance(adapter, NoopProvider):
-            chunks = adapter.stream(body, target)
-            return await anext(chunks), ChunkStream(chunks)
+            batches = _one_by_one(adapter.stream(body, target))
+            return await anext(batches), batches
         timeouts = target.provider.timeouts
         request = adapter.build_request(body, target, stream=True)
         limit = timeouts.first_byte if budget is None else min(timeouts.first_byte, budget)
@@ -82,10 +85,8 @@ class Dispatcher:
                     async with response:
                         payload = await response.read()
                     raise adapter.map_error(response.status, payload, dict(response.headers))
-                events = SSEStream(response.content)
-                chunks = ChunkStream(self._chunks(adapter, target, response, events, total_at),
-                                     events.buffered if getattr(adapter, "chunk_per_event", False) else None)
-                first = await anext(chunks)
+                batches = self._batches(adapter, target, response, total_at)
+                first = await anext(batches)
         except TimeoutError:
             raise _timeout("The upstream sent nothing in time.") from None
         except StopAsyncIteration:
@@ -97,7 +98,7 @@ class Dispatcher:
             exc.retryable = exc.retryable or exc.status >= 500  # nothing was sent: try elsewhere
             raise
         _arm_idle(response, timeouts.idle)
-        return first, chunks
+        return first, batches
 
     async def _post(self, target: Target, request: UpstreamRequest, *, whole: bool = False) -> Any:
         return await self._session(target).post(request.url, data=request.body, headers=request.headers,
@@ -115,17 +116,29 @@ class Dispatcher:
             self._timeouts[key] = timeout
         return timeout
 
-    async def _chunks(self, adapter: Any, target: Target, response: Any, events: SSEStream,
-                      total_at: float) -> AsyncGenerator[JSON, None]:
+    async def _batches(self, adapter: Any, target: Target, response: Any, total_at: float) -> Batches:
         # `total` as a timer that fails the read in progress, rather than a timeout scope around
         # the yields, which would cancel whatever the consumer awaits at that moment.
         total = asyncio.get_running_loop().call_at(
             total_at, response.content.set_exception, _timeout("The upstream stream took too long (total).",
                                                                retryable=False))
+        events = SSEStream(response.content)
         finished = False
         try:
-            async for chunk in adapter.parse_stream(events, target):
-                yield chunk
+            make_parser = getattr(adapter, "stream_parser", None)
+            if make_parser is not None:
+                parser = make_parser(target)
+                while not parser.stopped:
+                    got = await events.read_events()
+                    if not got:
+                        break
+                    batch = parser.feed(got)
+                    if batch:
+                        yield batch
+                parser.end()
+            else:
+                async for chunk in adapter.parse_stream(events, target):
+                    yield [chunk]
             finished = True
         except SSEError as exc:
             raise UpstreamError(502, f"The upstream stream is malformed: {exc}.",
@@ -143,31 +156,15 @@ class Dispatcher:
                     response.close()
 
 
-class ChunkStream:
-    """An upstream stream's chunks, and `buffered()`: whether the next chunk is already here (so
-    the relay can send what it has in one write without delaying anything). Only exact for
-    adapters that make one chunk per SSE event (`chunk_per_event`); False for the others."""
-
-    __slots__ = ("_chunks", "buffered")
-
-    def __init__(self, chunks: AsyncIterator[JSON], buffered: Callable[[], bool] | None = None) -> None:
-        self._chunks = chunks
-        self.buffered: Callable[[], bool] = buffered or _never
-
-    def __aiter__(self) -> ChunkStream:
-        return self
-
-    def __anext__(self) -> Any:
-        return self._chunks.__anext__()
-
-    async def aclose(self) -> None:
-        close = getattr(self._chunks, "aclose", None)
+async def _one_by_one(chunks: AsyncIterator[JSON]) -> Batches:
+    """The noop provider's chunks as batches of one."""
+    try:
+        async for chunk in chunks:
+            yield [chunk]
+    finally:
+        close = getattr(chunks, "aclose", None)
         if close is not None:
             await close()
-
-
-def _never() -> bool:
-    return False
 
 
 def _arm_idle(response: Any, idle: float) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import msgspec
 
-from farebox.protocol.openai import normalize_chunk
+from farebox.protocol.openai import chunk_head, normalize_chunk
 from farebox.protocol.sse import encode_data
 from farebox.providers.base import UpstreamError
 
-_encode = msgspec.json.Encoder().encode
+_encoder = msgspec.json.Encoder()
+_encode = _encoder.encode
 
 
 class StreamRelay:
@@ -24,31 +25,40 @@ class StreamRelay:
         self.usage: dict[str, Any] | None = None
         self.held: list[dict[str, Any]] = []  # finish chunks waiting for the usage
         self.generated: list[str] = []  # output text seen, to count tokens when usage is missing
+        self._head = chunk_head(id=completion_id, model=model, created=created)
 
-    def frames(self, chunk: dict[str, Any]) -> bytes:
-        """The bytes to send now for one upstream chunk (possibly none)."""
-        usage = chunk.pop("usage", None)
-        if usage:
-            self.usage = usage
-        normalize_chunk(chunk, id=self.completion_id, model=self.model, created=self.created)
-        choices = chunk["choices"]
-        if not choices:
-            return b""
-        finishing = False
-        for choice in choices:
-            delta = choice["delta"]
-            for field in ("content", "reasoning_content"):
-                text = delta.get(field)
-                if text:
-                    self.generated.append(text)
-            for call in delta.get("tool_calls") or ():
-                function = call.get("function") or {}
-                self.generated.append(str(function.get("name") or "") + str(function.get("arguments") or ""))
-            finishing = finishing or choice["finish_reason"] is not None
-        if finishing and not self.include_usage:
-            self.held.append(chunk)
-            return b""
-        return encode_data(_encode(chunk))
+    def frames(self, chunks: list[dict[str, Any]]) -> bytes:
+        """The bytes to send now for a batch of upstream chunks (possibly none), in one blob."""
+        out = bytearray()
+        head = self._head
+        generated = self.generated
+        hold = not self.include_usage
+        for chunk in chunks:
+            usage = chunk.pop("usage", None)
+            if usage:
+                self.usage = usage
+            normalize_chunk(chunk, head)
+            choices = chunk["choices"]
+            if not choices:
+                continue
+            finishing = False
+            for choice in choices:
+                delta = choice["delta"]
+                if len(delta) == 1 and "content" in delta:  # the usual delta: only text
+                    text = delta["content"]
+                    if text:
+                        generated.append(text)
+                elif delta:
+                    _collect(delta, generated)
+                if choice["finish_reason"] is not None:
+                    finishing = True
+            if finishing and hold:
+                self.held.append(chunk)
+                continue
+            out += b"data: "
+            _encoder.encode_into(chunk, out, -1)
+            out += b"\n\n"
+        return bytes(out)
 
     def generated_text(self) -> str:
         return "".join(self.generated)
@@ -71,6 +81,17 @@ class StreamRelay:
         frames = b"".join(encode_data(_encode(chunk)) for chunk in self.held)
         self.held.clear()
         return frames
+
+
+def _collect(delta: dict[str, Any], generated: list[str]) -> None:
+    """The generated text of any delta: content, reasoning, tool call names and arguments."""
+    for field in ("content", "reasoning_content"):
+        text = delta.get(field)
+        if text:
+            generated.append(text)
+    for call in delta.get("tool_calls") or ():
+        function = call.get("function") or {}
+        generated.append(str(function.get("name") or "") + str(function.get("arguments") or ""))
 
 
 def error_frame(error: UpstreamError | Any) -> bytes:

@@ -218,23 +218,38 @@ def normalize_completion(doc: dict[str, Any], *, id: str, model: str, created: i
     return doc
 
 
-def normalize_chunk(chunk: dict[str, Any], *, id: str, model: str, created: int) -> dict[str, Any]:
-    """Make an upstream chat.completion.chunk spec-exact, in place."""
-    chunk["id"], chunk["object"], chunk["model"], chunk["created"] = id, "chat.completion.chunk", model, created
-    _drop_nulls(chunk, "system_fingerprint", "service_tier")
+def chunk_head(*, id: str, model: str, created: int) -> dict[str, Any]:
+    """The fields every chunk of one stream gets, in the order normalize_chunk sets them."""
+    return {"id": id, "object": "chat.completion.chunk", "model": model, "created": created}
+
+
+def normalize_chunk(chunk: dict[str, Any], head: dict[str, Any]) -> dict[str, Any]:
+    """Make an upstream chat.completion.chunk spec-exact, in place (`head` from chunk_head).
+    Per chunk on the hot path: each fix-up is guarded by a cheap test that the field needs it."""
+    chunk.update(head)
+    if None in chunk.values():
+        _drop_nulls(chunk, "system_fingerprint", "service_tier")
     choices = chunk.get("choices")
     if not isinstance(choices, list):
         chunk["choices"] = choices = []
     for i, choice in enumerate(choices):
-        choice.setdefault("index", i)
-        choice["finish_reason"] = _finish(choice.get("finish_reason"))
+        if "index" not in choice:
+            choice["index"] = i
+        reason = choice.get("finish_reason")
+        if reason is None:
+            if "finish_reason" not in choice:
+                choice["finish_reason"] = None
+        elif reason not in FINISH_REASONS:
+            choice["finish_reason"] = _finish(reason)
         delta = choice.get("delta")
         if not isinstance(delta, dict):
             choice["delta"] = delta = {}
         if delta.get("tool_calls"):
             _fix_tool_calls(delta["tool_calls"], streaming=True)
-        else:
-            delta.pop("tool_calls", None)
-        _drop_nulls(delta, "reasoning_content", "reasoning", "function_call", "role", "refusal")
-        _drop_nulls(choice, "stop_reason")
+        elif "tool_calls" in delta:
+            del delta["tool_calls"]
+        if None in delta.values():
+            _drop_nulls(delta, "reasoning_content", "reasoning", "function_call", "role", "refusal")
+        if choice.get("stop_reason", 0) is None:
+            del choice["stop_reason"]
     return chunk

@@ -3,7 +3,7 @@ OpenRouter, OpenAI). They differ only in small quirks, which are rows in `preset
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import msgspec
@@ -24,7 +24,6 @@ GATEWAY_ONLY_FIELDS = frozenset({"model"})
 class OpenAICompatProvider:
     supported_features = frozenset(
         {"tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"})
-    chunk_per_event = True  # parse_stream yields one chunk per event: the relay may batch on buffered events
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
@@ -73,30 +72,17 @@ class OpenAICompatProvider:
                                 code="bad_upstream_response", retryable=True)
         return doc
 
+    def stream_parser(self, target: Target) -> OpenAIStreamParser:
+        return OpenAIStreamParser(self.preset.fix_chunk)
+
     async def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
-        finished = False  # a stream cut before any finish_reason (and without [DONE]) failed
-        fix_chunk = self.preset.fix_chunk
+        parser = self.stream_parser(target)
         async for event in events:
-            data = event.data
-            if data == DONE:
-                return
-            try:
-                chunk = _decode(data)
-            except msgspec.DecodeError:
-                raise UpstreamError(502, "The upstream sent a malformed stream event.",
-                                    code="bad_upstream_response", retryable=True) from None
-            if not isinstance(chunk, dict):
-                continue
-            if fix_chunk is not None:
-                fix_chunk(chunk)
-            if "error" in chunk and "choices" not in chunk:
-                raise _stream_error(chunk["error"])
-            if not finished:
-                finished = any(isinstance(c, dict) and c.get("finish_reason") for c in chunk.get("choices") or ())
-            yield chunk
-        if not finished:
-            raise UpstreamError(502, "The upstream stream ended before the reply was complete.",
-                                code="upstream_stream_cut")
+            for chunk in parser.feed([event]):
+                yield chunk
+            if parser.stopped:
+                break
+        parser.end()
 
     def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         return upstream_error(status, _error_message(body), headers)
@@ -120,3 +106,65 @@ def _error_message(body: bytes) -> str:
 def _stream_error(error: Any) -> UpstreamError:
     message = str(error.get("message", error)) if isinstance(error, dict) else str(error)
     return UpstreamError(502, f"The upstream failed mid-stream: {message}", code="upstream_error")
+
+
+class OpenAIStreamParser:
+    """One stream's events to chunks, a read's worth at a time (no coroutine per chunk).
+
+    `feed` returns the chunks of the events given and stops at `[DONE]` or at the first failure
+    (a malformed event, an `{"error": ...}` event), setting `stopped`: the chunks before it still
+    go to the client, then `end()` raises it. `end()` also raises when the stream was cut before
+    any finish_reason (and without `[DONE]`).
+    """
+
+    __slots__ = ("_fix_chunk", "_finished", "_error", "stopped")
+
+    def __init__(self, fix_chunk: Callable[[JSON], None] | None = None) -> None:
+        self._fix_chunk = fix_chunk
+        self._finished = False  # a finish_reason or [DONE] was seen
+        self._error: UpstreamError | None = None
+        self.stopped = False
+
+    def feed(self, events: list[SSEEvent]) -> list[JSON]:
+        chunks: list[JSON] = []
+        if self.stopped:
+            return chunks
+        fix_chunk = self._fix_chunk
+        finished = self._finished
+        for event in events:
+            data = event.data
+            if data == DONE:
+                finished = self.stopped = True
+                break
+            try:
+                chunk = _decode(data)
+            except msgspec.DecodeError:
+                self._fail(UpstreamError(502, "The upstream sent a malformed stream event.",
+                                         code="bad_upstream_response", retryable=True))
+                break
+            if not isinstance(chunk, dict):
+                continue
+            if fix_chunk is not None:
+                fix_chunk(chunk)
+            if "error" in chunk and "choices" not in chunk:
+                self._fail(_stream_error(chunk["error"]))
+                break
+            if not finished:
+                for choice in chunk.get("choices") or ():
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        finished = True
+                        break
+            chunks.append(chunk)
+        self._finished = finished
+        return chunks
+
+    def end(self) -> None:
+        if self._error is not None:
+            raise self._error
+        if not self._finished:
+            raise UpstreamError(502, "The upstream stream ended before the reply was complete.",
+                                code="upstream_stream_cut")
+
+    def _fail(self, error: UpstreamError) -> None:
+        self._error = error
+        self.stopped = True
