@@ -98,3 +98,19 @@ def test_a_slow_stream_relays_each_chunk_as_it_arrives(gateway: Gateway, fake_op
     gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:], strict=False)]
     # Each word left the upstream `delay` after the one before: it must reach us as spread out.
     assert min(gaps) > delay * 0.6, gaps
+
+
+def test_finished_streams_reuse_the_upstream_connection(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
+    """[DONE] often arrives a packet before the end of the HTTP body: the gateway must still read
+    that end (off the client's path) and put the connection back in its pool, or every stream
+    would open a new upstream connection (a new TLS handshake, against a real provider)."""
+    key = gateway.account("mo", "pro")
+    fake_openai.default = Script(text="one two", end_gap=0.05)
+    client = gateway.client(key)
+    for _ in range(4):
+        started = time.perf_counter()
+        chunks = list(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}],
+                                                     stream=True))
+        assert chunks and time.perf_counter() - started < 5
+        time.sleep(0.15)  # past end_gap: the connection is back in the pool
+    assert len(fake_openai.peers) == 4 and len(set(fake_openai.peers)) == 1, fake_openai.peers

@@ -38,6 +38,7 @@ class Script:
     cut_after_chunks: int | None = None  # stream: drop the connection after this many chunks
     end_after_chunks: int | None = None  # stream: end cleanly after this many chunks, without [DONE]
     omit_done: bool = False  # stream: send every chunk but no [DONE]
+    end_gap: float = 0.0  # stream: pause between [DONE] and the end of the HTTP body (a separate packet)
     drop_connection: bool = False  # close the socket without an answer
     malformed: bool = False  # a body / event that is not JSON
     omit_nulls: bool = False  # leave out logprobs/refusal/finish_reason nulls, like minimal servers
@@ -52,6 +53,7 @@ class FakeOpenAI:
         self.queue: deque[Script] = deque()
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.peers: list[object] = []  # each request's client address: one per upstream connection
         self.disconnects = 0  # streams the gateway closed before the end (client went away)
         self.models_doc: dict[str, Any] | None = None  # e.g. an OpenRouter-shaped list with pricing
         self.models_status = 200
@@ -87,6 +89,7 @@ class FakeOpenAI:
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
+        self.peers.append(request.transport.get_extra_info("peername") if request.transport else None)
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         script = self.queue.popleft() if self.queue else self.default
@@ -205,4 +208,6 @@ class FakeOpenAI:
             await response.write(f"data: {data}\n\n".encode())
         if not script.omit_done:
             await response.write(b"data: [DONE]\n\n")
+        if script.end_gap:
+            await asyncio.sleep(script.end_gap)
         await response.write_eof()

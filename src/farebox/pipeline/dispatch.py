@@ -19,11 +19,15 @@ Batches = AsyncGenerator[list[JSON], None]
 """A stream's chunks, in batches: every chunk one network read made available (never empty)."""
 
 
+DRAIN_S = 2.0  # how long a finished stream's leftover body may take before the connection is dropped
+
+
 class Dispatcher:
     def __init__(self, adapters: dict[str, Any]) -> None:
         self.adapters = adapters
         self._sessions: dict[str, aiohttp.ClientSession] = {}
         self._timeouts: dict[tuple[str, bool], aiohttp.ClientTimeout] = {}
+        self._draining: set[asyncio.Task[None]] = set()
 
     def _session(self, target: Target) -> aiohttp.ClientSession:
         session = self._sessions.get(target.provider_name)
@@ -37,6 +41,9 @@ class Dispatcher:
         return session
 
     async def close(self) -> None:
+        for task in self._draining:
+            task.cancel()
+        await asyncio.gather(*self._draining, return_exceptions=True)
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
@@ -149,11 +156,18 @@ class Dispatcher:
             raise _network_error(exc, retryable=False) from None
         finally:
             total.cancel()
-            if finished:
-                response.release()
-            else:  # abandoned or failed: drop the connection so the upstream stops generating
+            if not finished:  # abandoned or failed: drop the connection so the upstream stops generating
                 with contextlib.suppress(Exception):
                     response.close()
+            elif response.content.is_eof():
+                response.release()
+            else:  # [DONE] came before the end of the HTTP body: read that off the relay's path
+                self._spawn(_drain(response))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._draining.add(task)
+        task.add_done_callback(self._draining.discard)
 
 
 async def _one_by_one(chunks: AsyncIterator[JSON]) -> Batches:
@@ -165,6 +179,20 @@ async def _one_by_one(chunks: AsyncIterator[JSON]) -> Batches:
         close = getattr(chunks, "aclose", None)
         if close is not None:
             await close()
+
+
+async def _drain(response: Any) -> None:
+    """Read a finished stream's HTTP body to its end (usually the chunked terminator, one packet
+    behind [DONE]), so the connection goes back to the pool: releasing it with unread data would
+    close it, and the next request would pay a new TCP (and TLS) handshake."""
+    try:
+        async with asyncio.timeout(DRAIN_S):
+            while await response.content.readany():
+                pass
+    except Exception:
+        response.close()
+    else:
+        response.release()
 
 
 def _arm_idle(response: Any, idle: float) -> None:
