@@ -53,7 +53,7 @@ class ScriptPipe:
         self._queue: list[_Call] = []
         self._busy = False  # a round trip is in flight: new calls queue
         self._task: asyncio.Task[None] | None = None  # the drain task, while it runs
-        self.round_trips = 0  # for tests and benchmarks
+        self.batches = 0  # pipelined round trips, for tests and benchmarks
 
     async def call(self, script: AsyncScript, keys: Sequence[Any], args: Sequence[Any],
                    abandoned: Abandoned | None = None) -> Any:
@@ -96,7 +96,7 @@ class ScriptPipe:
             pipe.execute_command("SCRIPT LOAD", script)
         for c in batch:
             pipe.execute_command(*c.command)
-        self.round_trips += 1
+        self.batches += 1
         try:
             replies = await pipe.execute(raise_on_error=False)
         except BaseException as exc:  # connection lost, timed out (after redis-py's retry), cancelled
