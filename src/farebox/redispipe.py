@@ -91,7 +91,7 @@ class ScriptPipe:
 
     async def _send(self, batch: list[_Call]) -> None:
         pipe = Pipeline(self._pool, self._callbacks, False, None)
-        reloads = {c.script.script: c.script.sha for c in batch if c.reloaded}
+        reloads = dict.fromkeys(c.script.script for c in batch if c.reloaded)  # each once, in order
         for script in reloads:
             pipe.execute_command("SCRIPT LOAD", script)
         for c in batch:
