@@ -17,8 +17,10 @@ from farebox.billing.ledger import LedgerWriter
 from farebox.billing.redis_wallet import RedisWallet
 from farebox.errors import InsufficientCredits, ServiceUnavailable
 from farebox.redisconn import connect_redis
+from farebox.redispipe import script_pipe
 from farebox.storage.db import create_engine
 from farebox.storage.repository import Repository
+from tests.integration.test_redispipe import BUSY
 from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.support.databases import both_databases
 
@@ -154,3 +156,28 @@ async def test_redis_down_open_holds_locally(repo: Repository, wallets: Callable
     await wallet.release(account_id, 400)  # the local hold goes back locally
     assert wallet.local.balance(account_id) == (1000, 0)
     await ledger.stop()
+
+
+async def test_cancelled_reserve_gives_its_hold_back(repo: Repository, wallets: Callable[..., RedisWallet]) -> None:
+    # A client that goes away cancels its request, maybe while its reserve is in flight in a
+    # pipelined batch: Redis takes the hold, nobody will release it, so the heartbeat does.
+    account_id = await funded(repo, 1000)
+    wallet = wallets(owner_ttl=0.4)
+    await wallet.reserve(account_id, 1)  # loads the account into Redis
+    await wallet.release(account_id, 1)
+    await wallet.start()
+    pipe, busy = script_pipe(wallet.redis), wallet.redis.register_script(BUSY)
+    first = asyncio.ensure_future(pipe.call(busy, [], [150]))
+    await asyncio.sleep(0.03)
+    batch = [asyncio.ensure_future(pipe.call(busy, [], [150])), asyncio.ensure_future(wallet.reserve(account_id, 600))]
+    await first
+    await asyncio.sleep(0.03)  # the batch is in flight: the reserve will run
+    batch[1].cancel()
+    assert await batch[0] == b"done"
+    with pytest.raises(asyncio.CancelledError):
+        await batch[1]
+    assert not await attempt(wallet, account_id, 1000)  # the hold was taken...
+    deadline = time.monotonic() + 5
+    while not await attempt(wallet, account_id, 1000) and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert wallet.balance(account_id) == (1000, 1000)  # ...and given back: only the new hold remains

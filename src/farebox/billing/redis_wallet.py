@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -30,6 +31,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from farebox.billing import redis_scripts as lua
 from farebox.billing.wallet import MemoryWallet, insufficient
 from farebox.errors import ServiceUnavailable
+from farebox.redispipe import script_pipe
 from farebox.storage.repository import Repository
 
 log = logging.getLogger("farebox.wallet")
@@ -55,6 +57,7 @@ class RedisWallet:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._pipe = script_pipe(redis)  # the hot calls (reserve, release, sync) are auto-pipelined
         self._reserve = redis.register_script(lua.RESERVE)
         self._release = redis.register_script(lua.RELEASE)
         self._sync = redis.register_script(lua.SYNC)
@@ -122,14 +125,15 @@ class RedisWallet:
     async def _reserve_shared(self, account_id: int, amount_nano: int) -> None:
         keys = [lua.account_key(account_id), lua.owner_key(self.owner), lua.OWNERS]
         args: list[str | int] = [account_id, amount_nano, self.owner, self.ttl_ms]
-        status, balance, held = await self._reserve(keys=keys, args=args)
+        abandoned = functools.partial(self._abandoned_hold, account_id, amount_nano)
+        status, balance, held = await self._pipe.call(self._reserve, keys, args, abandoned)
         if status == -1:  # first use of this account since Redis started: load it from the database
             try:
                 marks = await self.repo.balance_marks([account_id])
             except SQLAlchemyError:
                 raise ServiceUnavailable("Billing is temporarily unavailable; please retry shortly.") from None
             await self._sync_marks(marks or {account_id: (0, 0)})
-            status, balance, held = await self._reserve(keys=keys, args=args)
+            status, balance, held = await self._pipe.call(self._reserve, keys, args, abandoned)
         self._recovered()
         self._seen[account_id] = (int(balance), int(held))
         if status != 1:
@@ -138,8 +142,8 @@ class RedisWallet:
     async def _release_shared(self, account_id: int, amount_nano: int) -> None:
         if self._usable():
             try:
-                balance, held = await self._release(keys=[lua.account_key(account_id), lua.owner_key(self.owner)],
-                                                    args=[account_id, amount_nano])
+                balance, held = await self._pipe.call(
+                    self._release, [lua.account_key(account_id), lua.owner_key(self.owner)], [account_id, amount_nano])
                 self._seen[account_id] = (int(balance), int(held))
                 return
             except _FAILURES as exc:
@@ -151,7 +155,13 @@ class RedisWallet:
         for start in range(0, len(items), 500):  # bounded script size on a large refresh
             chunk = items[start:start + 500]
             args: list[Any] = [v for _, (balance, seq) in chunk for v in (balance, seq)]
-            await self._sync(keys=[lua.account_key(a) for a, _ in chunk], args=args)
+            await self._pipe.call(self._sync, [lua.account_key(a) for a, _ in chunk], args)
+
+    def _abandoned_hold(self, account_id: int, amount_nano: int, reply: Any) -> None:
+        # The reserve's caller was cancelled (client gone) after Redis took the hold: nobody will
+        # release it, so the heartbeat does.
+        if reply[0] == 1:
+            self._pending.append((account_id, amount_nano))
 
     async def _run(self) -> None:
         while True:

@@ -1,12 +1,13 @@
 """Limiters shared through Redis, for several gateway processes or machines.
 
-One Lua script call (one round trip) per check; one Redis key per bucket holding its TAT in
-integer microseconds, expiring when the bucket is full again. The decision itself is computed
+One Lua script call per check (auto-pipelined with the process's other hot calls: redispipe);
+one Redis key per bucket holding its TAT in integer microseconds, expiring when the bucket is
+full again. The decision itself is computed
 by gcra.check_us from what the script saw, so both stores report identically.
 
 When Redis fails, the configured policy answers ("open": admit, "closed": refuse), one warning
 is logged per outage, and Redis is tried again after `retry_interval` seconds; redis-py
-reconnects by itself and register_script re-loads the script after a restart (NOSCRIPT).
+reconnects by itself and the pipe re-loads the script after a restart (NOSCRIPT).
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 from farebox.ratelimit.base import FailurePolicy
 from farebox.ratelimit.gcra import Decision, Limit, check_us, to_us
+from farebox.redispipe import script_pipe
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +128,7 @@ class RedisRateLimiter:
         retry_interval: float = 1.0,
     ) -> None:
         self._script = client.register_script(_GCRA_LUA)
+        self._pipe = script_pipe(client)
         self._clock = clock
         self._prefix = prefix
         self._timeout = timeout
@@ -138,7 +142,7 @@ class RedisRateLimiter:
             args.append(to_us(self._clock()))
         try:
             async with asyncio.timeout(self._timeout):
-                tat, now = await self._script(keys=[self._prefix + key], args=args)
+                tat, now = await self._pipe.call(self._script, [self._prefix + key], args)
         except _FAILURES as exc:
             self._outage.failed(exc)
             return self._fallback(limit)
@@ -168,6 +172,7 @@ class RedisConcurrencyLimiter:
     ) -> None:
         self._acquire = client.register_script(_ACQUIRE_LUA)
         self._release = client.register_script(_RELEASE_LUA)
+        self._pipe = script_pipe(client)
         self._prefix = prefix
         self._ttl_s = ttl_s
         self._timeout = timeout
@@ -202,8 +207,8 @@ class RedisConcurrencyLimiter:
         except _FAILURES as exc:
             self._outage.failed(exc)
 
-    async def _call(self, script: Any, key: str, *args: int) -> Any:
+    async def _call(self, script: AsyncScript, key: str, *args: int) -> Any:
         async with asyncio.timeout(self._timeout):
-            result = await script(keys=[self._prefix + key], args=list(args))
+            result = await self._pipe.call(script, [self._prefix + key], args)
         self._outage.recovered()
         return result
