@@ -204,7 +204,7 @@ class FakeOpenAI:
                 await asyncio.sleep(3600)
             if script.chunk_delay:
                 await asyncio.sleep(script.chunk_delay)
-            data = event if isinstance(event, str) else json.dumps(event)
+            data = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))  # as real servers
             await response.write(f"data: {data}\n\n".encode())
         if not script.omit_done:
             await response.write(b"data: [DONE]\n\n")

@@ -30,7 +30,7 @@ from farebox.pipeline.resolve import resolve
 from farebox.pipeline.settle import completion_text, settle, usage_or_count
 from farebox.protocol.openai import normalize_completion
 from farebox.protocol.sse import DONE_FRAME
-from farebox.providers.base import JSON, Target, UpstreamError
+from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError
 from farebox.routing.catalog import Catalog, CatalogModel
 from farebox.routing.health import Health
 from farebox.routing.needs import request_needs
@@ -41,7 +41,7 @@ T = TypeVar("T")
 
 @dataclass
 class OpenStream:
-    first: list[JSON]  # the first batch of chunks, read before anything reached the client
+    first: list[StreamChunk]  # the first batch of chunks, read before anything reached the client
     batches: Batches
 
 

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 
 from farebox.protocol.sse import SSEError, SSEStream
-from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest
 from farebox.providers.noop import NoopProvider
 
-Batches = AsyncGenerator[list[JSON], None]
+Batches = AsyncGenerator[list[StreamChunk], None]
 """A stream's chunks, in batches: every chunk one network read made available (never empty)."""
 
 
@@ -72,7 +72,7 @@ class Dispatcher:
         return adapter.parse_response(payload, target)  # type: ignore[no-any-return]
 
     async def open_stream(self, target: Target, body: JSON, *,
-                          budget: float | None = None) -> tuple[list[JSON], Batches]:
+                          budget: float | None = None) -> tuple[list[StreamChunk], Batches]:
         """Open a stream and read its first batch of chunks within `first_byte` (or `budget`, if
         shorter). Every failure up to there raises a retryable UpstreamError (nothing reached the
         client yet); later ones raise from the returned batches: `idle` seconds without data, or
@@ -134,7 +134,7 @@ class Dispatcher:
         try:
             make_parser = getattr(adapter, "stream_parser", None)
             if make_parser is not None:
-                parser = make_parser(target)
+                parser = make_parser(target, text_chunks=True)
                 while not parser.stopped:
                     got = await events.read_events()
                     if not got:

@@ -10,7 +10,8 @@ import msgspec
 
 from farebox.protocol.openai import chunk_head, normalize_chunk
 from farebox.protocol.sse import encode_data
-from farebox.providers.base import UpstreamError
+from farebox.protocol.text_chunk import TextChunk, head_bytes
+from farebox.providers.base import StreamChunk, UpstreamError
 
 _encoder = msgspec.json.Encoder()
 _encode = _encoder.encode
@@ -26,14 +27,24 @@ class StreamRelay:
         self.held: list[dict[str, Any]] = []  # finish chunks waiting for the usage
         self.generated: list[str] = []  # output text seen, to count tokens when usage is missing
         self._head = chunk_head(id=completion_id, model=model, created=created)
+        self._text_head = head_bytes(id=completion_id, model=model, created=created)
 
-    def frames(self, chunks: list[dict[str, Any]]) -> bytes:
+    def frames(self, chunks: list[StreamChunk]) -> bytes:
         """The bytes to send now for a batch of upstream chunks (possibly none), in one blob."""
         out = bytearray()
         head = self._head
         generated = self.generated
         hold = not self.include_usage
+        text_head = self._text_head
         for chunk in chunks:
+            if chunk.__class__ is TextChunk:  # the fast path: our head, then the upstream's bytes
+                out += b"data: "
+                out += text_head
+                out += chunk.body
+                out += b"}\n\n"
+                generated.append(chunk.text)
+                continue
+            assert isinstance(chunk, dict)
             usage = chunk.pop("usage", None)
             if usage:
                 self.usage = usage

@@ -28,8 +28,10 @@ from typing import Any, NamedTuple, Protocol
 
 from farebox.config import ModelConfig, ProviderConfig
 from farebox.protocol.sse import SSEEvent
+from farebox.protocol.text_chunk import TextChunk
 
 JSON = dict[str, Any]
+StreamChunk = JSON | TextChunk  # a chunk dict, or the relay's bytes fast path (protocol/text_chunk.py)
 
 
 class Target(NamedTuple):
@@ -87,7 +89,7 @@ class StreamParser(Protocol):
 
     stopped: bool
 
-    def feed(self, events: list[SSEEvent]) -> list[JSON]: ...
+    def feed(self, events: list[SSEEvent]) -> list[StreamChunk]: ...
 
     def end(self) -> None: ...
 

@@ -10,7 +10,8 @@ import msgspec
 
 from farebox.config import ProviderConfig
 from farebox.protocol.sse import DONE, SSEEvent
-from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.protocol.text_chunk import match_text_chunk
+from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest
 from farebox.providers.errors import upstream_error
 from farebox.providers.presets import preset_for
 
@@ -72,13 +73,14 @@ class OpenAICompatProvider:
                                 code="bad_upstream_response", retryable=True)
         return doc
 
-    def stream_parser(self, target: Target) -> OpenAIStreamParser:
-        return OpenAIStreamParser(self.preset.fix_chunk)
+    def stream_parser(self, target: Target, *, text_chunks: bool = False) -> OpenAIStreamParser:
+        return OpenAIStreamParser(self.preset.fix_chunk, text_chunks=text_chunks)
 
     async def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
         parser = self.stream_parser(target)
         async for event in events:
             for chunk in parser.feed([event]):
+                assert isinstance(chunk, dict)  # without text_chunks, every chunk is a dict
                 yield chunk
             if parser.stopped:
                 break
@@ -117,16 +119,19 @@ class OpenAIStreamParser:
     any finish_reason (and without `[DONE]`).
     """
 
-    __slots__ = ("_fix_chunk", "_finished", "_error", "stopped")
+    __slots__ = ("_fix_chunk", "_text_chunks", "_finished", "_error", "stopped")
 
-    def __init__(self, fix_chunk: Callable[[JSON], None] | None = None) -> None:
+    def __init__(self, fix_chunk: Callable[[JSON], None] | None = None, *, text_chunks: bool = False) -> None:
         self._fix_chunk = fix_chunk
+        # The relay's fast path: the usual text-only chunk comes back as a TextChunk (bytes), not
+        # a dict. Never with a preset that rewrites chunks.
+        self._text_chunks = text_chunks and fix_chunk is None
         self._finished = False  # a finish_reason or [DONE] was seen
         self._error: UpstreamError | None = None
         self.stopped = False
 
-    def feed(self, events: list[SSEEvent]) -> list[JSON]:
-        chunks: list[JSON] = []
+    def feed(self, events: list[SSEEvent]) -> list[StreamChunk]:
+        chunks: list[StreamChunk] = []
         if self.stopped:
             return chunks
         fix_chunk = self._fix_chunk
@@ -136,6 +141,11 @@ class OpenAIStreamParser:
             if data == DONE:
                 finished = self.stopped = True
                 break
+            if self._text_chunks:
+                text_chunk = match_text_chunk(data)
+                if text_chunk is not None:  # the usual chunk: relayed as bytes
+                    chunks.append(text_chunk)
+                    continue
             try:
                 chunk = _decode(data)
             except msgspec.DecodeError:
