@@ -9,6 +9,7 @@ import pytest
 
 from farebox.storage.db import migrate
 from tests.postgres_server import PG_BIN, PostgresServer
+from tests.redis_server import RedisServer
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
@@ -18,6 +19,13 @@ def fake_openai() -> Iterator[FakeOpenAI]:
     fake = FakeOpenAI().start()
     yield fake
     fake.stop()
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on loopback for one test (tests using it skip without the binary)."""
+    with RedisServer(tmp_path) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

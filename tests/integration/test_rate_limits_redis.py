@@ -9,7 +9,6 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -47,11 +46,6 @@ models:
 """
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as srv:
-        yield srv
-
 
 def make_key(config_text: str, account: str) -> str:
     config = parse_config(config_text, "test")
@@ -87,9 +81,9 @@ def healthy(port: int) -> bool:
 
 
 @pytest.mark.slow
-def test_two_processes_share_one_limit(tmp_path: Path, server: RedisServer) -> None:
+def test_two_processes_share_one_limit(tmp_path: Path, redis_server: RedisServer) -> None:
     # 1/min sustained, 61/min for 30 s: 31 at once, then one a minute (longer than this test).
-    text = CONFIG.format(db=tmp_path / "farebox.db", redis=server.url, policy="closed", rpm=1, burst=61)
+    text = CONFIG.format(db=tmp_path / "farebox.db", redis=redis_server.url, policy="closed", rpm=1, burst=61)
     key = make_key(text, "shared")
     config_path = tmp_path / "farebox.yaml"
     config_path.write_text(text)
@@ -109,7 +103,7 @@ def test_two_processes_share_one_limit(tmp_path: Path, server: RedisServer) -> N
             per_process = list(pool.map(hammer, ports))
         assert all(set(statuses) == {200, 429} for statuses in per_process), per_process
         assert sum(statuses.count(200) for statuses in per_process) == 31  # one limit, not two
-        bucket = redis.Redis(port=server.port).get("farebox:rl:k1")
+        bucket = redis.Redis(port=redis_server.port).get("farebox:rl:k1")
         assert bucket is not None  # the state lives in Redis, not in either process
     finally:
         for proc in procs:
@@ -123,15 +117,15 @@ def limiter_warnings(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
 
 
 @pytest.mark.parametrize("policy", ["open", "closed"])
-def test_redis_outage_policy_and_recovery(tmp_path: Path, server: RedisServer, policy: str,
+def test_redis_outage_policy_and_recovery(tmp_path: Path, redis_server: RedisServer, policy: str,
                                           caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="farebox.ratelimit.redis")
-    text = CONFIG.format(db=tmp_path / "farebox.db", redis=server.url, policy=policy, rpm=6000, burst=12000)
+    text = CONFIG.format(db=tmp_path / "farebox.db", redis=redis_server.url, policy=policy, rpm=6000, burst=12000)
     gateway = Gateway(text, tmp_path).start()
     try:
         conn = KeepAlive(gateway.base_url, gateway.account("alice", "starter"))
         assert conn.post("/chat/completions", HELLO).status_code == 200
-        server.kill()
+        redis_server.kill()
         replies = [conn.post("/chat/completions", HELLO) for _ in range(5)]
         for reply in replies:
             assert "x-ratelimit-limit" in reply.headers
@@ -142,8 +136,8 @@ def test_redis_outage_policy_and_recovery(tmp_path: Path, server: RedisServer, p
         warnings = limiter_warnings(caplog)
         assert len(warnings) == 1 and f"failing {policy}" in warnings[0].getMessage()  # once per outage
 
-        server.start()  # same port: the gateway's client reconnects by itself
-        probe = redis.Redis(port=server.port)
+        redis_server.start()  # same port: the gateway's client reconnects by itself
+        probe = redis.Redis(port=redis_server.port)
         assert probe.get("farebox:rl:k1") is None  # a fresh server (no persistence)
         wait_for(lambda: conn.post("/chat/completions", HELLO).status_code == 200 and
                  probe.get("farebox:rl:k1") is not None, what="recovery through Redis")

@@ -8,8 +8,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -31,23 +30,18 @@ LOGGER = "farebox.ratelimit.redis"
 SLOW = Limit(1, 61)  # T = 60 s, 31 at once: immune to the real clock moving during a test
 
 
-def connect(server: RedisServer) -> Redis:
+def connect(redis_server: RedisServer) -> Redis:
     # The settings a gateway should use: fail fast, let the limiter's policy answer.
     return Redis(
-        host="127.0.0.1", port=server.port, retry=Retry(NoBackoff(), 1),
+        host="127.0.0.1", port=redis_server.port, retry=Retry(NoBackoff(), 1),
         socket_connect_timeout=0.5, socket_timeout=0.5,
     )  # fmt: skip
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as srv:
-        yield srv
-
 
 @pytest.fixture
-async def client(server: RedisServer) -> AsyncIterator[Redis]:
-    client = connect(server)
+async def client(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    client = connect(redis_server)
     yield client
     await client.aclose()
 
@@ -99,9 +93,9 @@ async def test_server_time_is_used_by_default(client: Redis) -> None:
     assert abs(refused[0].reset_at - (time.time() + SLOW.max_cost * 60)) < 5
 
 
-async def test_two_gateways_share_one_limit(server: RedisServer) -> None:
+async def test_two_gateways_share_one_limit(redis_server: RedisServer) -> None:
     clock = FakeClock()
-    first, second = connect(server), connect(server)
+    first, second = connect(redis_server), connect(redis_server)
     try:
         limiters = [RedisRateLimiter(first, clock=clock), RedisRateLimiter(second, clock=clock)]
         limit, turn = Limit(60, 120), iter(range(10**9))
@@ -118,14 +112,14 @@ async def test_two_gateways_share_one_limit(server: RedisServer) -> None:
 
 @pytest.mark.parametrize("policy", ["open", "closed"])
 async def test_outage_follows_policy_then_recovers(
-    server: RedisServer, client: Redis, policy: FailurePolicy, caplog: pytest.LogCaptureFixture
+    redis_server: RedisServer, client: Redis, policy: FailurePolicy, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
     clock = FakeClock()
     limiter = RedisRateLimiter(client, on_failure=policy, clock=clock, retry_interval=0)
     while (await limiter.check("k", SLOW)).allowed:
         pass
-    server.kill()
+    redis_server.kill()
     for _ in range(20):
         decision = await limiter.check("k", SLOW)
         if policy == "open":
@@ -135,7 +129,7 @@ async def test_outage_follows_policy_then_recovers(
     warnings = [r for r in caplog.records if r.name == LOGGER and r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "Redis unavailable" in warnings[0].getMessage()
 
-    server.start()  # same port, empty (no persistence), no script loaded
+    redis_server.start()  # same port, empty (no persistence), no script loaded
     admitted = 0
     while (await limiter.check("k", SLOW)).allowed:
         admitted += 1
@@ -143,19 +137,19 @@ async def test_outage_follows_policy_then_recovers(
     assert any("Redis is back" in r.getMessage() for r in caplog.records if r.name == LOGGER)
 
 
-async def test_no_redis_call_between_retries(server: RedisServer, client: Redis) -> None:
+async def test_no_redis_call_between_retries(redis_server: RedisServer, client: Redis) -> None:
     limiter = RedisRateLimiter(client, on_failure="closed", retry_interval=1.0)
     assert (await limiter.check("k", SLOW)).allowed
-    server.kill()
+    redis_server.kill()
     assert not (await limiter.check("k", SLOW)).allowed  # fails, starts the retry pause
-    server.start()
+    redis_server.start()
     assert not (await limiter.check("k", SLOW)).allowed  # still paused: answered without Redis
     await asyncio.sleep(1.05)
     assert (await limiter.check("k", SLOW)).allowed
 
 
-async def test_concurrency_is_shared_and_expires(server: RedisServer, client: Redis) -> None:
-    other = connect(server)
+async def test_concurrency_is_shared_and_expires(redis_server: RedisServer, client: Redis) -> None:
+    other = connect(redis_server)
     try:
         a = RedisConcurrencyLimiter(client, prefix="c:", ttl_s=120)
         b = RedisConcurrencyLimiter(other, prefix="c:", ttl_s=120)
@@ -176,11 +170,11 @@ async def test_concurrency_is_shared_and_expires(server: RedisServer, client: Re
 
 
 @pytest.mark.parametrize("policy", ["open", "closed"])
-async def test_concurrency_outage(server: RedisServer, client: Redis, policy: FailurePolicy) -> None:
+async def test_concurrency_outage(redis_server: RedisServer, client: Redis, policy: FailurePolicy) -> None:
     limiter = RedisConcurrencyLimiter(client, on_failure=policy, retry_interval=0)
-    server.kill()
+    redis_server.kill()
     assert await limiter.acquire("k", 2) is (policy == "open")
-    server.start()
+    redis_server.start()
     assert [await limiter.acquire("k", 2) for _ in range(3)] == [True, True, False]
     if policy == "open":
         await limiter.release("k")  # gives back the slot granted while down: not Redis's count

@@ -8,8 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -27,11 +26,6 @@ from tests.support.databases import both_databases
 pytestmark = [pytest.mark.redis, both_databases,
               pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 
-
-@pytest.fixture
-def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as server:
-        yield server
 
 
 @pytest.fixture

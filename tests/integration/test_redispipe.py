@@ -5,8 +5,7 @@ fails the whole batch with redis-py's ConnectionError; cancelled callers never b
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -30,16 +29,11 @@ return 'done'
 """
 
 
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path) as srv:
-        yield srv
-
 
 @pytest.fixture
-async def client(server: RedisServer) -> AsyncIterator[Redis]:
+async def client(redis_server: RedisServer) -> AsyncIterator[Redis]:
     # The gateway's retry policy (redisconn), with room for the BUSY script's replies.
-    client = Redis(host="127.0.0.1", port=server.port, retry=Retry(NoBackoff(), 1), socket_timeout=5,
+    client = Redis(host="127.0.0.1", port=redis_server.port, retry=Retry(NoBackoff(), 1), socket_timeout=5,
                    socket_connect_timeout=0.5)
     yield client
     await client.aclose()
@@ -100,17 +94,17 @@ async def test_noscript_after_flush_is_recovered(client: Redis) -> None:
     assert await client.get("n") == b"11"  # the retried calls ran once each
 
 
-async def test_dead_server_fails_the_batch_with_connection_error(server: RedisServer, client: Redis) -> None:
+async def test_dead_server_fails_the_batch_with_connection_error(redis_server: RedisServer, client: Redis) -> None:
     busy, echo, pipe = client.register_script(BUSY), client.register_script(ECHO), ScriptPipe(client)
     await pipe.call(echo, ["k"], ["v"])
     first = asyncio.ensure_future(pipe.call(busy, [], [300]))
     await asyncio.sleep(0.05)  # the server is busy with it; these queue behind it
     queued = [asyncio.ensure_future(pipe.call(echo, [f"k{i}"], ["v"])) for i in range(10)]
     await asyncio.sleep(0.05)
-    server.kill()
+    redis_server.kill()
     results = await asyncio.gather(first, *queued, return_exceptions=True)
     assert all(isinstance(r, ConnectionError) for r in results), results  # what the callers catch today
-    server.start()  # same port, empty: reconnects, reloads the scripts
+    redis_server.start()  # same port, empty: reconnects, reloads the scripts
     replies = await asyncio.gather(*(pipe.call(echo, [f"k{i}"], ["v"]) for i in range(10)))
     assert replies == [[f"k{i}".encode(), b"v"] for i in range(10)]
 
