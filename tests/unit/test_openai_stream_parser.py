@@ -11,7 +11,7 @@ import pytest
 
 from farebox.config import ModelConfig, Price, ProviderConfig
 from farebox.protocol.sse import SSEStream
-from farebox.providers.base import JSON, Target, UpstreamError
+from farebox.providers.base import JSON, Target, UpstreamError, read_batches
 from farebox.providers.openai_compat import OpenAICompatProvider
 
 
@@ -41,20 +41,12 @@ def target(p: OpenAICompatProvider) -> Target:
 
 
 async def _batches(reads: Reads, preset: str | None = None) -> tuple[list[list[JSON]], UpstreamError | None]:
-    """The dispatcher's loop: one feed per read (a batch unless empty), until the parser stops or
-    the stream ends, then end()."""
+    """What the dispatcher reads: one batch per read that made chunks, then how the stream ended."""
     p = provider(preset)
-    events, parser = SSEStream(reads), p.stream_parser(target(p))
-    batches = []
-    while not parser.stopped:
-        got = await events.read_events()
-        if not got:
-            break
-        batch = parser.feed(got)
-        if batch:
-            batches.append(batch)
+    batches: list[list[JSON]] = []
     try:
-        parser.end()
+        async for batch in read_batches(SSEStream(reads), p.stream_parser(target(p))):
+            batches.append(batch)  # type: ignore[arg-type]  # without text_chunks: dicts only
     except UpstreamError as exc:
         return batches, exc
     return batches, None

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 
 from farebox.protocol.sse import SSEError, SSEStream
-from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest
+from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest, read_batches
 from farebox.providers.noop import NoopProvider
 
 Batches = AsyncGenerator[list[StreamChunk], None]
@@ -134,15 +134,8 @@ class Dispatcher:
         try:
             make_parser = getattr(adapter, "stream_parser", None)
             if make_parser is not None:
-                parser = make_parser(target, text_chunks=True)
-                while not parser.stopped:
-                    got = await events.read_events()
-                    if not got:
-                        break
-                    batch = parser.feed(got)
-                    if batch:
-                        yield batch
-                parser.end()
+                async for batch in read_batches(events, make_parser(target, text_chunks=True)):
+                    yield batch
             else:
                 async for chunk in adapter.parse_stream(events, target):
                     yield [chunk]

@@ -27,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any, NamedTuple, Protocol
 
 from farebox.config import ModelConfig, ProviderConfig
-from farebox.protocol.sse import SSEEvent
+from farebox.protocol.sse import SSEEvent, SSEStream
 from farebox.protocol.text_chunk import TextChunk
 
 JSON = dict[str, Any]
@@ -92,6 +92,19 @@ class StreamParser(Protocol):
     def feed(self, events: list[SSEEvent]) -> list[StreamChunk]: ...
 
     def end(self) -> None: ...
+
+
+async def read_batches(events: SSEStream, parser: StreamParser) -> AsyncIterator[list[StreamChunk]]:
+    """Drive a StreamParser: one feed per network read (a batch, unless it made no chunk) until
+    the parser stops or the stream ends, then `end()` (which raises what ended it badly)."""
+    while not parser.stopped:
+        got = await events.read_events()
+        if not got:
+            break
+        batch = parser.feed(got)
+        if batch:
+            yield batch
+    parser.end()
 
 
 def retryable_status(status: int) -> bool:
