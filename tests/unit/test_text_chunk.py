@@ -104,3 +104,28 @@ def test_a_stream_mixing_both_paths_keeps_order_and_text() -> None:
     assert [json.loads(f[6:]) for f in got.split(b"\n\n") if f] == \
         [json.loads(f[6:]) for f in expected.split(b"\n\n") if f]
     assert quick.generated_text() == general.generated_text() == 'Helthinklo "you"'
+
+
+def _parser_batches(raws: list[bytes]) -> tuple[list[Any], Any]:
+    from farebox.config import ProviderConfig
+    from farebox.protocol.sse import SSEEvent
+    from farebox.providers.openai_compat import OpenAICompatProvider
+
+    p = OpenAICompatProvider("up", ProviderConfig(kind="openai", base_url="http://10.0.0.5/v1"))
+    parser = p.stream_parser(None, text_chunks=True)  # type: ignore[arg-type]
+    return parser.feed([SSEEvent(raw) for raw in raws]), parser
+
+
+def test_the_fast_path_is_dropped_for_an_upstream_whose_chunks_never_have_the_shape() -> None:
+    spaced = [json.dumps(chunk({"content": f"w{i}"})).encode() for i in range(20)]  # spaces: never matches
+    items, parser = _parser_batches(spaced)
+    assert all(isinstance(i, dict) for i in items) and len(items) == 20
+    assert parser._text_chunks is False  # gave up: no more double work per chunk
+
+
+def test_the_fast_path_stays_once_it_has_matched() -> None:
+    others = [compact(chunk({"reasoning_content": f"r{i}"})) for i in range(12)]
+    texts = [compact(chunk({"content": f"w{i}"})) for i in range(3)]
+    items, parser = _parser_batches(texts[:1] + others + texts[1:])
+    assert [isinstance(i, tuple) for i in items] == [True] + [False] * 12 + [True, True]
+    assert parser._text_chunks is True

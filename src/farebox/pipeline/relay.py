@@ -37,14 +37,13 @@ class StreamRelay:
         hold = not self.include_usage
         text_head = self._text_head
         for chunk in chunks:
-            if chunk.__class__ is TextChunk:  # the fast path: our head, then the upstream's bytes
+            if isinstance(chunk, TextChunk):  # the fast path: our head, then the upstream's bytes
                 out += b"data: "
                 out += text_head
                 out += chunk.body
                 out += b"}\n\n"
                 generated.append(chunk.text)
                 continue
-            assert isinstance(chunk, dict)
             usage = chunk.pop("usage", None)
             if usage:
                 self.usage = usage

@@ -110,6 +110,9 @@ def _stream_error(error: Any) -> UpstreamError:
     return UpstreamError(502, f"The upstream failed mid-stream: {message}", code="upstream_error")
 
 
+MAX_TEXT_CHUNK_MISSES = 8  # a stream's first chunks are often other shapes (role, reasoning)
+
+
 class OpenAIStreamParser:
     """One stream's events to chunks, a read's worth at a time (no coroutine per chunk).
 
@@ -119,13 +122,14 @@ class OpenAIStreamParser:
     any finish_reason (and without `[DONE]`).
     """
 
-    __slots__ = ("_fix_chunk", "_text_chunks", "_finished", "_error", "stopped")
+    __slots__ = ("_fix_chunk", "_text_chunks", "_misses", "_finished", "_error", "stopped")
 
     def __init__(self, fix_chunk: Callable[[JSON], None] | None = None, *, text_chunks: bool = False) -> None:
         self._fix_chunk = fix_chunk
         # The relay's fast path: the usual text-only chunk comes back as a TextChunk (bytes), not
         # a dict. Never with a preset that rewrites chunks.
         self._text_chunks = text_chunks and fix_chunk is None
+        self._misses = 0  # chunks the fast path was tried on in vain, before its first success
         self._finished = False  # a finish_reason or [DONE] was seen
         self._error: UpstreamError | None = None
         self.stopped = False
@@ -145,7 +149,13 @@ class OpenAIStreamParser:
                 text_chunk = match_text_chunk(data)
                 if text_chunk is not None:  # the usual chunk: relayed as bytes
                     chunks.append(text_chunk)
+                    self._misses = -1  # this upstream's chunks have the shape: keep trying
                     continue
+                if self._misses >= 0:
+                    self._misses += 1
+                    # An upstream whose chunks never have the shape (extra fields, spaces) would
+                    # pay for the attempt on every chunk on top of the general path: stop trying.
+                    self._text_chunks = self._misses < MAX_TEXT_CHUNK_MISSES
             try:
                 chunk = _decode(data)
             except msgspec.DecodeError:
