@@ -1,5 +1,5 @@
-"""The official OpenAI spec as a test oracle (../shared/openai-openapi/validate.py, strict mode,
-or $OPENAI_OPENAPI_DIR)."""
+"""The official OpenAI spec as a test oracle, strict mode: the copy vendored in
+tests/vendor/openai_openapi (origin and licence in its VENDOR.md), or $OPENAI_OPENAPI_DIR."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC_DIR = Path(os.environ.get("OPENAI_OPENAPI_DIR", ROOT / "../shared/openai-openapi"))
+SPEC_DIR = Path(os.environ.get("OPENAI_OPENAPI_DIR", ROOT / "tests/vendor/openai_openapi"))
 sys.path.insert(0, str(SPEC_DIR.resolve()))
 
 from validate import validate, validate_sse  # type: ignore[import-not-found]  # noqa: E402
