@@ -8,7 +8,7 @@ from aiohttp import web
 
 from farebox.api import health
 from farebox.api.admin import routes as admin_routes
-from farebox.api.middleware import envelope_middleware
+from farebox.api.middleware import envelope_middleware, plain_server_header
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
 from farebox.config import Config
@@ -20,6 +20,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.max_body_bytes,
                           handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
+    app.on_response_prepare.append(plain_server_header)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model:.+}", models.get_model)

@@ -10,7 +10,8 @@ from typing import Any
 
 from farebox import apikeys
 from farebox.config import Config
-from farebox.money import nano_to_usd, usd_to_nano
+from farebox.errors import shown
+from farebox.money import NANO_PER_USD, nano_to_usd, usd_to_nano
 from farebox.storage.repository import Conflict, Repository, Row
 
 
@@ -23,6 +24,8 @@ class OperatorError(Exception):
 
 
 ENTRY_KINDS = ("topup", "refund", "adjustment")
+MAX_ENTRY_USD = 1_000_000  # one ledger entry; keeps every balance far inside a 64-bit integer
+MAX_NOTE_CHARS = 1000
 LEDGER_KINDS = ("topup", "charge", "refund", "adjustment")
 LEDGER_CSV_COLUMNS = ["id", "created_at", "account_id", "kind", "amount_usd", "amount_nano", "balance_after_usd",
                       "balance_after_nano", "request_id", "key_id", "model_requested", "model_used", "provider",
@@ -117,7 +120,11 @@ class Operator:
         try:
             amount = usd_to_nano(usd)
         except (ValueError, ArithmeticError):
-            raise OperatorError(f"{usd!r} is not a USD amount with at most 9 decimals") from None
+            raise OperatorError(f"{shown(usd, 40)!r} is not a USD amount with at most 9 decimals") from None
+        if abs(amount) > MAX_ENTRY_USD * NANO_PER_USD:
+            raise OperatorError(f"one entry may move at most ${MAX_ENTRY_USD:,} (got {shown(usd, 40)})")
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            raise OperatorError(f"a note may be at most {MAX_NOTE_CHARS} characters")
         if kind in ("topup", "refund") and amount <= 0:
             raise OperatorError("a top-up or refund must be a positive amount")
         if amount == 0:
