@@ -158,6 +158,7 @@ class ConfigError(Exception):
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 DEFAULT_CONFIG = "default.yaml"
+BUILT_IN = "<built-in default>"  # the source name of the embedded default config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Config, str]:
@@ -165,7 +166,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Config, str
     path = path or os.environ.get("FAREBOX_CONFIG") or None
     if path is None:
         text = resources.files("farebox").joinpath(DEFAULT_CONFIG).read_text()
-        return parse_config(text, "<built-in default>"), "<built-in default>"
+        return parse_config(text, BUILT_IN), BUILT_IN
     try:
         text = Path(path).read_text()
     except OSError as exc:

@@ -93,6 +93,18 @@ class Operator:
         view["key"] = key  # shown once, never stored
         return view
 
+    async def create_admin_key(self, name: str | None = None) -> dict[str, Any]:
+        key = apikeys.new_admin_key()
+        row = await self.repo.create_admin_key(name, key[:12], apikeys.hash_key(key))
+        return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "created_at": row["created_at"],
+                "key": key}  # shown once, never stored
+
+    async def is_admin_key(self, key: str) -> bool:
+        return key.startswith(apikeys.ADMIN_KEY_PREFIX) and await self.repo.admin_key_exists(apikeys.hash_key(key))
+
+    async def has_admin_keys(self) -> bool:
+        return await self.repo.admin_key_exists(None)
+
     async def list_keys(self, account_ref: str | int | None = None) -> list[dict[str, Any]]:
         account_id = None if account_ref is None else (await self.account(account_ref))["id"]
         return [key_view(row) for row in await self.repo.list_keys(account_id)]

@@ -70,19 +70,25 @@ class AdminThrottle:
 ADMIN_THROTTLE = web.AppKey("admin_throttle", AdminThrottle)
 
 
-def check_admin(rt: Runtime, throttle: AdminThrottle, authorization: str | None, address: str) -> None:
-    """401 unless the Bearer token is the admin key (constant-time); 403 when none is set; 429
-    after too many failures from one address."""
-    expected = rt.admin_key
-    if not expected:
-        raise AdminApiDisabled("The admin API is disabled: set `admin_key` in the config or the "
-                               "FAREBOX_ADMIN_KEY environment variable.")
+async def check_admin(rt: Runtime, throttle: AdminThrottle, authorization: str | None, address: str) -> None:
+    """401 unless the Bearer token is the configured admin key (constant-time) or a stored one
+    (`fbadmin-...`, kept as SHA-256); 403 when there is neither; 429 after too many failures
+    from one address."""
     throttle.check(address)
     scheme, _, token = (authorization or "").partition(" ")
-    given = token.strip().encode("utf-8", "surrogateescape")  # bytes that are no text never match
-    if scheme.lower() != "bearer" or not hmac.compare_digest(given, expected.encode()):
-        throttle.failed(address)
-        raise InvalidApiKey("Invalid admin key. Send it as 'Authorization: Bearer <admin key>'.")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        given = token.encode("utf-8", "surrogateescape")  # bytes that are no text never match
+        if rt.admin_key and hmac.compare_digest(given, rt.admin_key.encode()):
+            return
+        if await rt.operator.is_admin_key(token):
+            return
+    throttle.failed(address)
+    if not rt.admin_key and not await rt.operator.has_admin_keys():
+        raise AdminApiDisabled("The admin API is disabled: set `admin_key` in the config or the "
+                               "FAREBOX_ADMIN_KEY environment variable, or create one with "
+                               "`farebox admin-keys create`.")
+    raise InvalidApiKey("Invalid admin key. Send it as 'Authorization: Bearer <admin key>'.")
 
 
 def admin(handler: AdminHandler) -> Handler:
@@ -91,7 +97,8 @@ def admin(handler: AdminHandler) -> Handler:
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         rt = runtime(request)
-        check_admin(rt, request.app[ADMIN_THROTTLE], request.headers.get("Authorization"), request.remote or "")
+        await check_admin(rt, request.app[ADMIN_THROTTLE], request.headers.get("Authorization"),
+                          request.remote or "")
         try:
             return await handler(request, rt)
         except OperatorError as exc:
