@@ -47,7 +47,10 @@ class Timeouts(_Strict, frozen=True, kw_only=True):
     connect: float = 10.0
     first_byte: float = 120.0
     idle: float = 120.0
-    total: float = 1800.0
+    total: float = 1800.0  # a stream, from the request to its last byte
+    # A non-streaming request: the upstream answers only once it has generated everything, and
+    # until then the request holds its credit hold and a connection (OpenAI's SDKs wait 600 s).
+    total_json: float = 600.0
 
 
 class ProviderConfig(_Strict, frozen=True, kw_only=True):
@@ -104,6 +107,15 @@ class Limits(_Strict, frozen=True, kw_only=True):
     max_json_depth: int = 64
 
 
+class ServerLimits(_Strict, frozen=True, kw_only=True):
+    """What one client may take of a gateway process's connections (docs/security.md)."""
+
+    header_timeout: float = 30.0  # a connection must deliver a whole request's headers within this
+    keepalive_timeout: float = 30.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 10_000  # per process; the next one is answered 503 and closed
+    max_connections_per_address: int = 1_000  # per client address; 0 = no cap (behind a proxy)
+
+
 class RateLimits(_Strict, frozen=True, kw_only=True):
     scope: Literal["key", "account"] = "key"
     on_redis_failure: Literal["open", "closed"] = "open"
@@ -144,6 +156,7 @@ class Config(_Strict, frozen=True, kw_only=True):
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
     limits: Limits = Limits()
+    server: ServerLimits = ServerLimits()
     rate_limits: RateLimits = RateLimits()
     holds: Holds = Holds()
     failover: Failover = Failover()
