@@ -41,6 +41,10 @@ def connect(gateway: Gateway) -> socket.socket:
     return sock
 
 
+def post_chat(gateway: Gateway, key: str) -> http.Reply:
+    return http.post(f"{gateway.base_url}/chat/completions", json_body=BODY, headers={"Authorization": f"Bearer {key}"})
+
+
 def read_all(sock: socket.socket) -> bytes:
     data = b""
     try:
@@ -88,7 +92,7 @@ def test_connections_over_the_per_address_cap_get_503(gateway: Gateway) -> None:
             sock.close()
     time.sleep(0.2)  # closed connections are counted out: the next client is served
     key = gateway.account("alice")
-    reply = http.post(f"{gateway.base_url}/chat/completions", json_body=BODY, headers={"Authorization": f"Bearer {key}"})
+    reply = post_chat(gateway, key)
     assert reply.status_code == 200, reply.text
 
 
@@ -97,7 +101,7 @@ def test_hung_non_streaming_upstream_is_given_up_on_and_the_hold_released(gatewa
     key = gateway.account("alice", usd="1")
     fake_openai.default = Script(hang=20)
     started = time.monotonic()
-    reply = http.post(f"{gateway.base_url}/chat/completions", json_body=BODY, headers={"Authorization": f"Bearer {key}"})
+    reply = post_chat(gateway, key)
     assert time.monotonic() - started < 10
     assert reply.status_code in (502, 503, 504), reply.text
     account_id = int(gateway.run(gateway.runtime.operator.account("alice"))["id"])
