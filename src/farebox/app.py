@@ -17,7 +17,7 @@ from farebox.runtime import Runtime, build_runtime
 
 def create_app(config: Config, *, runtime: Runtime | None = None, source: str = "config") -> web.Application:
     rt = runtime or build_runtime(config, source=source)
-    app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.max_body_bytes,
+    app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.read_limit(config.models),
                           handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
     app.on_response_prepare.append(plain_server_header)

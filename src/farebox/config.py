@@ -99,12 +99,26 @@ class ModelConfig(_Strict, frozen=True, kw_only=True):
     owned_by: str | None = None
     modalities: Modalities | None = None
     description: str | None = None
+    max_body_bytes: int | None = None  # above `limits.max_body_bytes` for this model (vision: images)
 
 
 class Limits(_Strict, frozen=True, kw_only=True):
-    max_body_bytes: int = 20 * 1024 * 1024
+    """Bounds on one request's body: the work a request can cost before any check of the caller's
+    balance stays small (docs/security.md)."""
+
+    max_body_bytes: int = 4 * 1024 * 1024  # a model may raise it for itself
     client_timeout: float = 30.0  # a client stalling while sending a request is cut off after this
     max_json_depth: int = 64
+    max_messages: int = 2048
+    max_content_parts: int = 4096  # across all messages
+
+    def read_limit(self, models: dict[str, ModelConfig]) -> int:
+        """The most any request may send: the largest of the global and per-model limits."""
+        return max([self.max_body_bytes, *(m.max_body_bytes or 0 for m in models.values())])
+
+    def body_limit(self, models: dict[str, ModelConfig], model: object) -> int:
+        config = models.get(model) if isinstance(model, str) else None
+        return (config.max_body_bytes if config and config.max_body_bytes else None) or self.max_body_bytes
 
 
 class ServerLimits(_Strict, frozen=True, kw_only=True):

@@ -166,3 +166,38 @@ def test_failed_admin_authentication_is_throttled(gateway: Gateway) -> None:
     assert statuses[:10] == [401] * 10
     throttled = http.get(url, headers={"Authorization": "Bearer admin-test-key"})
     assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+
+
+def test_message_and_part_counts_are_capped_before_any_walk(gateway: Gateway) -> None:
+    key = gateway.account("alice")
+    many = {"model": "coder", "messages": [{"role": "user", "content": "w"}] * 2049}
+    error = assert_envelope(post_chat(gateway, key, json.dumps(many).encode()), 400, "invalid_request_error")
+    assert error["param"] == "messages" and "2048" in str(error["message"])
+    parts = {"model": "coder", "messages": [{"role": "user", "content": [{"type": "text", "text": "w"}] * 3000}] * 2}
+    error = assert_envelope(post_chat(gateway, key, json.dumps(parts).encode()), 400, "invalid_request_error")
+    assert error["param"] == "messages" and "4096" in str(error["message"])
+
+
+VISION_CONFIG = CONFIG + """
+  seer:
+    tier: starter
+    context: 100000
+    price: {input: 1, output: 2}
+    features: [vision]
+    max_body_bytes: 8000000
+    deployments: [{provider: up, model: upstream-seer}]
+"""
+
+
+def test_the_default_body_limit_is_4_mib_and_a_vision_model_may_raise_it(
+        fake_openai: FakeOpenAI, make_gateway: Callable[[str], Gateway]) -> None:
+    gateway = make_gateway(VISION_CONFIG % fake_openai.base_url)
+    key = gateway.account("alice")
+    image = "data:image/png;base64," + "A" * 5_000_000
+    body = {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]}]}
+    assert_envelope(post_chat(gateway, key, json.dumps({**body, "model": "coder"}).encode()), 413, "request_too_large")
+    reply = post_chat(gateway, key, json.dumps({**body, "model": "seer"}).encode())
+    assert reply.status_code == 200, reply.text
+    assert fake_openai.requests[-1]["model"] == "upstream-seer"
+    assert_envelope(post_chat(gateway, key, json.dumps({**body, "model": "seer", "pad": "x" * 4_000_000}).encode()),
+                    413, "request_too_large")
