@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,6 +12,7 @@ from farebox.api.admin import routes as admin_routes
 from farebox.api.middleware import envelope_middleware, plain_server_header
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
+from farebox.api.v1.chat_body import LARGE_BODIES
 from farebox.config import Config
 from farebox.runtime import Runtime, build_runtime
 
@@ -20,6 +22,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.read_limit(config.models),
                           handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
+    app[LARGE_BODIES] = asyncio.Semaphore(1)
     app.on_response_prepare.append(plain_server_header)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)

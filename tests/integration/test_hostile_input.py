@@ -201,3 +201,16 @@ def test_the_default_body_limit_is_4_mib_and_a_vision_model_may_raise_it(
     assert fake_openai.requests[-1]["model"] == "upstream-seer"
     assert_envelope(post_chat(gateway, key, json.dumps({**body, "model": "seer", "pad": "x" * 4_000_000}).encode()),
                     413, "request_too_large")
+
+
+def test_large_bodies_parsed_off_the_loop_answer_like_small_ones(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
+    key = gateway.account("alice")
+    text = "word " * 70_000  # ~350 KB: over the off-loop threshold
+    reply = post_chat(gateway, key, json.dumps({**BODY, "messages": [{"role": "user", "content": text}]}).encode())
+    assert reply.status_code == 200, reply.text
+    assert fake_openai.requests[-1]["messages"][0]["content"] == text
+    bad = {**BODY, "messages": [{"role": "user", "content": text}], "temperature": "hot"}
+    error = assert_envelope(post_chat(gateway, key, json.dumps(bad).encode()), 400, "invalid_request_error")
+    assert error["param"] == "temperature"
+    too_long = {**BODY, "messages": [{"role": "user", "content": text * 2}]}  # past coder's 16k context
+    assert_envelope(post_chat(gateway, key, json.dumps(too_long).encode()), 400, "context_length_exceeded")
