@@ -29,6 +29,12 @@ models:
     max_output: 2048
     price: {input: 0.20, output: 0.60}
     deployments: [{provider: up, model: upstream-coder}]
+  wide:
+    tier: starter
+    context: 1000000
+    max_output: 2048
+    price: {input: 0.20, output: 0.60}
+    deployments: [{provider: up, model: upstream-wide}]
 """
 BODY = {"model": "coder", "messages": [{"role": "user", "content": "hi"}]}
 
@@ -206,11 +212,12 @@ def test_the_default_body_limit_is_4_mib_and_a_vision_model_may_raise_it(
 def test_large_bodies_parsed_off_the_loop_answer_like_small_ones(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     key = gateway.account("alice")
     text = "word " * 70_000  # ~350 KB: over the off-loop threshold
-    reply = post_chat(gateway, key, json.dumps({**BODY, "messages": [{"role": "user", "content": text}]}).encode())
+    wide = {**BODY, "model": "wide", "messages": [{"role": "user", "content": text}]}
+    reply = post_chat(gateway, key, json.dumps(wide).encode())
     assert reply.status_code == 200, reply.text
     assert fake_openai.requests[-1]["messages"][0]["content"] == text
     bad = {**BODY, "messages": [{"role": "user", "content": text}], "temperature": "hot"}
     error = assert_envelope(post_chat(gateway, key, json.dumps(bad).encode()), 400, "invalid_request_error")
     assert error["param"] == "temperature"
-    too_long = {**BODY, "messages": [{"role": "user", "content": text * 2}]}  # past coder's 16k context
+    too_long = {**BODY, "messages": [{"role": "user", "content": text}]}  # past coder's 16k context
     assert_envelope(post_chat(gateway, key, json.dumps(too_long).encode()), 400, "context_length_exceeded")
