@@ -13,14 +13,19 @@ def worst_case_cost(call: Call, model: CatalogModel) -> int:
     if model.rates is None:
         raise ServiceUnavailable(f"No price is known yet for `{model.id}`; try again shortly.")
     output = call.needs.output_for(model.config.max_output)
-    return model.rates.estimate(call.needs.prompt_tokens, output)
+    return model.rates.estimate(prompt_bound(call), output)
+
+
+def prompt_bound(call: Call) -> int:
+    # The bound no text can steer low (farebox.tokens), not the calibrated estimate.
+    return max(call.needs.prompt_upper, call.needs.prompt_tokens)
 
 
 def check_context(call: Call, model: CatalogModel) -> None:
-    if call.needs.prompt_tokens > model.config.context:
+    if prompt_bound(call) > model.config.context:
         raise ContextLengthExceeded(
-            f"This model's maximum context length is {model.config.context} tokens; your messages are "
-            f"about {call.needs.prompt_tokens} tokens.", param="messages")
+            f"This model's maximum context length is {model.config.context} tokens; your messages may be "
+            f"up to {prompt_bound(call)} tokens (about {call.needs.prompt_tokens} estimated).", param="messages")
 
 
 async def reserve(wallet: Wallet, call: Call, model: CatalogModel) -> None:
