@@ -13,11 +13,12 @@ from farebox.api.render import JSON_TYPE, json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
 from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
 from farebox.pipeline.call import Call
-from farebox.pipeline.chat import log_call
+from farebox.pipeline.chat import ChatService, log_call
 from farebox.pipeline.rate_limit import NO_SLOT
 from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
 _decode = msgspec.json.Decoder().decode
+DROPPED_PARAMS_HEADER = "x-farebox-dropped-params"
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -37,6 +38,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             return await _stream(request, call, headers)
         doc = await rt.chat.complete(call)
         headers["x-farebox-model-used"] = call.model_used or ""
+        _name_dropped(headers, call)
         log_call(call, 200)
         return json_response(doc, headers=headers)
     except GatewayError as exc:  # a refusal leaves its access-log line too, then becomes the answer
@@ -54,6 +56,7 @@ async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> 
     rt = runtime(request)
     opened = await rt.chat.open_stream(call)
     headers = dict(headers, **{"x-farebox-model-used": call.model_used or "", "Cache-Control": "no-cache"})
+    _name_dropped(headers, call)
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.charset = "utf-8"
@@ -71,6 +74,13 @@ async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> 
         log_call(call, 200)
     await response.write_eof()
     return response
+
+
+def _name_dropped(headers: dict[str, str], call: Call) -> None:
+    """Every request field that did not reach the upstream, so a client can see it was ignored."""
+    dropped = ChatService.dropped_params(call)
+    if dropped:
+        headers[DROPPED_PARAMS_HEADER] = ",".join(dropped)
 
 
 async def _read_json(request: web.Request, max_bytes: int, timeout: float, max_depth: int) -> dict[str, Any]:
