@@ -1,8 +1,9 @@
 """Only vetted, priced parameters reach the upstream; the rest are named in
-`x-farebox-dropped-params`."""
+`x-farebox-dropped-params`; OpenRouter's own `usage.cost` is charged when it is higher."""
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
-from tests.support.fake_openai import FakeOpenAI
+from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.native_fakes import threaded_anthropic
 
@@ -114,6 +115,31 @@ def test_native_adapters_report_what_they_ignore(gateway: Gateway, anthropic: Fa
     assert raw.headers[HEADER] == "logit_bias,plugins,presence_penalty,seed"
     sent = anthropic.requests[-1].body
     assert sent["temperature"] == 0.2 and sent["top_k"] == 3 and "plugins" not in sent
+
+
+def test_openrouter_usage_cost_is_charged_when_higher(gateway: Gateway, fake_openai: FakeOpenAI,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    """Priced at 1 / 2 USD per 1M: 100 + 10 tokens cost 120,000 nano-USD by our table, but OpenRouter
+    routed to a pricier model and says the request cost it $0.0012345678901."""
+    usage = {"prompt_tokens": 100, "completion_tokens": 10, "total_tokens": 110, "cost": 0.0012345678901,
+             "cost_details": {"upstream_inference_cost": None}, "is_byok": False}
+    fake_openai.default = Script(text="hi", usage_override=usage, extra={"model": "openai/gpt-4o"})
+    client = gateway.client(gateway.account("fay"))
+    with caplog.at_level(logging.WARNING, "farebox.params"):
+        reply = client.chat.completions.create(model="haiku", messages=USER)  # type: ignore[arg-type]
+    exact = 1_234_568  # $0.0012345678901, rounded up to the nano-USD
+    assert round(reply.usage.model_extra["credits_used_usd"] * 1e9) == exact  # type: ignore[union-attr]
+    assert any("openai/gpt-4o" in r.getMessage() and "anthropic/claude-3.5-haiku" in r.getMessage()
+               for r in caplog.records)
+    stream = client.chat.completions.create(model="haiku", messages=USER, stream=True,  # type: ignore[arg-type]
+                                            stream_options={"include_usage": True})
+    last = [chunk for chunk in stream][-1]
+    assert round(last.usage.model_extra["credits_used_usd"] * 1e9) == exact  # type: ignore[union-attr]
+    # Lower than our price: our price stands.
+    fake_openai.default = Script(text="hi", usage_override={**usage, "cost": 0.0000001})
+    client.chat.completions.create(model="haiku", messages=USER)  # type: ignore[arg-type]
+    assert charges(gateway, "fay") == [exact, exact, 120_000]
+    assert all(row["ok"] for row in gateway.check())
 
 
 def test_a_price_changing_allow_param_is_refused_at_start(tmp_path: Path) -> None:
