@@ -16,6 +16,8 @@ from typing import Any, Literal
 import msgspec
 import yaml
 
+from farebox.providers.params import allow_params_problem
+
 Feature = Literal[
     "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"
 ]
@@ -100,6 +102,9 @@ class ModelConfig(_Strict, frozen=True, kw_only=True):
     modalities: Modalities | None = None
     description: str | None = None
     max_body_bytes: int | None = None  # above `limits.max_body_bytes` for this model (vision: images)
+    # Request fields beyond the priced allow-list its OpenAI-compatible deployments may receive
+    # (docs/providers.md); a price-changing one only with a price rule, checked at load.
+    allow_params: list[str] = []
 
 
 class Limits(_Strict, frozen=True, kw_only=True):
@@ -315,6 +320,10 @@ def _check_model(config: Config, model_id: str, model: ModelConfig, fail: Callab
             fail(f"{at}.deployments[{i}].weight", "must be positive")
     if model.provider and model.provider not in config.providers:
         fail(f"{at}.provider", f"unknown provider {model.provider!r}")
+    for i, param in enumerate(model.allow_params):
+        problem = allow_params_problem(param, model.price)
+        if problem:
+            fail(f"{at}.allow_params[{i}]", problem)
 
 
 def deployments_of(model: ModelConfig, model_id: str) -> list[Deployment]:

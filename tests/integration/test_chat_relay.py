@@ -65,7 +65,8 @@ def test_non_streaming_reply_usage_and_ledger(gateway: Gateway, fake_openai: Fak
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     sent = fake_openai.requests[-1]
     assert sent["model"] == "Qwen/Qwen2.5-Coder-32B-Instruct"
-    assert sent["top_k"] == 20 and sent["custom_field"] == 1 and sent["temperature"] == 0.2
+    assert sent["top_k"] == 20 and sent["temperature"] == 0.2
+    assert "custom_field" not in sent and raw.headers["x-farebox-dropped-params"] == "custom_field"  # allow-list
     assert sent["chat_template_kwargs"] == {"enable_thinking": False}
     assert fake_openai.headers[-1]["Authorization"] == "Bearer upstream-secret"
     charges = [r for r in gateway.ledger("alice") if r["kind"] == "charge"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from farebox.config import Price
-from farebox.money import TOKENS_PER_PRICE_UNIT, nano_to_usd, usd_to_nano
+from farebox.money import NANO_PER_USD, TOKENS_PER_PRICE_UNIT, nano_to_usd, usd_to_nano
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,13 +31,15 @@ class Rates:
         )
 
     def cost(self, usage: Usage) -> int:
-        """Exact cost in nano-USD, rounded up once over the whole request."""
+        """Exact cost in nano-USD, rounded up once over the whole request; never less than what
+        the upstream said it charged (OpenRouter's `usage.cost`: it may have routed elsewhere)."""
         cached = min(usage.cached_tokens, usage.prompt_tokens)
         written = min(usage.cache_write_tokens, usage.prompt_tokens - cached)
         fresh = usage.prompt_tokens - cached - written
         numerator = (fresh * self.input + cached * self.cached_input + written * self.cache_write
                      + usage.completion_tokens * self.output)
-        return -(-numerator // TOKENS_PER_PRICE_UNIT) if numerator > 0 else 0
+        priced = -(-numerator // TOKENS_PER_PRICE_UNIT) if numerator > 0 else 0
+        return max(priced, usage.upstream_cost_nano)
 
     def estimate(self, prompt_tokens: int, max_output_tokens: int) -> int:
         """Worst-case cost: every prompt token uncached, every allowed output token generated."""
@@ -50,6 +54,7 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    upstream_cost_nano: int = 0  # what the upstream reported charging us (OpenRouter), 0 if unknown
 
     @classmethod
     def from_openai(cls, usage: dict[str, Any]) -> Usage:
@@ -64,6 +69,7 @@ class Usage:
             cached_tokens=cached,
             cache_write_tokens=_int(prompt_details.get("cache_write_tokens")),
             reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+            upstream_cost_nano=_upstream_cost(usage),
         )
 
     def to_openai(self, model_used: str, cost_nano: int) -> dict[str, Any]:
@@ -77,6 +83,24 @@ class Usage:
             "model_used": model_used,
             "credits_used_usd": nano_to_usd(cost_nano),
         }
+
+
+def _upstream_cost(usage: dict[str, Any]) -> int:
+    """OpenRouter's `usage.cost` (USD, a JSON number) in nano-USD, rounded up. With BYOK, `cost`
+    is only OpenRouter's fee and the provider bills `cost_details.upstream_inference_cost` to
+    the operator's own key: both are what the request cost."""
+    total = _usd(usage.get("cost"))
+    details = usage.get("cost_details")
+    if usage.get("is_byok") is True and isinstance(details, dict):
+        total += _usd(details.get("upstream_inference_cost"))
+    return math.ceil(total * NANO_PER_USD)
+
+
+def _usd(value: Any) -> Decimal:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        return Decimal(0)
+    amount = Decimal(repr(value))  # the number as written, not the float's binary expansion
+    return amount if amount.is_finite() else Decimal(0)  # inf, nan
 
 
 def _int(value: Any) -> int:

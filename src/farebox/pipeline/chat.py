@@ -31,6 +31,7 @@ from farebox.pipeline.settle import completion_text, settle, usage_or_count
 from farebox.protocol.openai import normalize_completion
 from farebox.protocol.sse import DONE_FRAME
 from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError
+from farebox.providers.params import dropped_params, note_answering_model
 from farebox.routing.catalog import Catalog, CatalogModel
 from farebox.routing.health import Health
 from farebox.routing.needs import Needs, request_needs
@@ -83,6 +84,8 @@ class ChatService:
     async def complete(self, call: Call) -> JSON:
         try:
             doc = await self._with_failover(call, lambda target, _: self.dispatcher.complete(target, call.body))
+            assert call.target is not None
+            note_answering_model(call.target, doc.get("model"))
             normalize_completion(doc, id=call.completion_id, model=call.requested_model, created=call.created)
             call.first_byte = time.perf_counter()
             usage = usage_or_count(call, doc.get("usage"), completion_text(doc))
@@ -105,7 +108,14 @@ class ChatService:
 
     async def _first_chunk(self, target: Target, call: Call, budget: float) -> OpenStream:
         first, batches = await self.dispatcher.open_stream(target, call.body, budget=budget)
+        note_answering_model(target, next((c.get("model") for c in first if isinstance(c, dict)), None))
         return OpenStream(first, batches)
+
+    @staticmethod
+    def dropped_params(call: Call) -> list[str]:
+        """The request's fields the deployment that answered never received (sorted), for the
+        `x-farebox-dropped-params` header."""
+        return [] if call.target is None else dropped_params(call.body, call.target)
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
         """The SSE frames for the client, one blob per upstream read (a batch of chunks). The

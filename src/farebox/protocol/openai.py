@@ -2,7 +2,8 @@
 every body and chunk we send validates against the official spec.
 
 Requests are validated against typed structs (wrong types are a 400 naming the field; no
-coercion), but forwarded from the client's own decoded dict, so unknown extra fields travel on.
+coercion), but the adapters work from the client's own decoded dict (which fields of it reach an
+upstream is providers/params.py's allow-list).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ FINISH_REASONS = frozenset({"stop", "length", "tool_calls", "content_filter", "f
 
 
 class _Open(msgspec.Struct, kw_only=True):
-    """Unknown fields are allowed (and forwarded from the raw dict)."""
+    """Unknown fields are allowed (the allow-list in providers/params.py decides what is sent)."""
 
 
 class ImageUrl(_Open, kw_only=True):

@@ -13,6 +13,7 @@ from farebox.protocol.sse import DONE, SSEEvent
 from farebox.protocol.text_chunk import match_text_chunk
 from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest
 from farebox.providers.errors import upstream_error
+from farebox.providers.params import filter_params
 from farebox.providers.presets import preset_for
 
 _decode = msgspec.json.Decoder().decode
@@ -38,13 +39,12 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {config.api_key}"
         headers.update(config.headers)  # the operator's own headers win over the preset's
         self.headers = headers
-        self.dropped = frozenset(config.drop_params) | self.preset.drop_params
         allowed = self.preset.allow_params
         self.allowed = None if allowed is None else allowed - frozenset(config.drop_params)
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         preset = self.preset
-        out: dict[str, Any] = {k: v for k, v in body.items() if k not in self.dropped}
+        out, _ = filter_params(body, preset, self.config, target.model)  # the allow-list (params.py)
         out["model"] = target.upstream_model
         for src, dst in preset.rename_params.items():
             if src in out:

@@ -2,7 +2,9 @@
 config, or let the base URL's host pick it (api.deepseek.com -> deepseek, ...).
 
 Sources: each provider's API reference / OpenAI-compatibility page (see docs/providers.md).
-Request fields a provider rejects are dropped or renamed here, never sent to fail.
+Request fields a provider rejects are dropped or renamed here, never sent to fail. What may be
+sent at all is an allow-list (providers/params.py): the chat fields farebox prices, plus each
+preset's vetted `extras`.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from farebox.providers.quirks import fix_deepseek, fix_groq, fix_mistral, fix_st
 class Preset:
     name: str
     headers: dict[str, str] = field(default_factory=dict)
-    drop_params: frozenset[str] = frozenset()
+    drop_params: frozenset[str] = frozenset()  # chat fields this upstream rejects
+    extras: frozenset[str] = frozenset()  # vetted fields beyond the priced chat fields it takes
     # Strict upstreams (422 on any unknown field): only these top-level fields are sent.
     allow_params: frozenset[str] | None = None
     rename_params: dict[str, str] = field(default_factory=dict)  # applied when the target is absent
@@ -28,8 +31,9 @@ class Preset:
     unsupported_features: frozenset[str] = frozenset()  # taken off the adapter's supported_features
 
 
-# Sampling extras that only vLLM-style servers (and OpenRouter) accept.
-_VLLM_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty", "chat_template_kwargs"})
+# Sampling extras that only vLLM-style servers (and OpenRouter) accept. None changes the price.
+_SAMPLING_EXTRAS = frozenset({"top_k", "min_p", "repetition_penalty"})
+_VLLM_EXTRAS = _SAMPLING_EXTRAS | {"chat_template_kwargs"}
 # OpenAI-only request fields that other hosted APIs answer 400 to.
 _OPENAI_ONLY = frozenset({"prompt_cache_key", "store", "metadata", "service_tier", "modalities", "audio",
                           "prediction", "web_search_options", "safety_identifier", "verbosity"})
@@ -46,10 +50,10 @@ PRESETS: dict[str, Preset] = {
     # OpenAI: reasoning models refuse max_tokens; max_completion_tokens works for every model.
     "openai": Preset("openai", drop_params=_VLLM_EXTRAS, rename_params={"max_tokens": "max_completion_tokens"}),
     # vLLM takes the OpenAI fields plus its sampling extras and chat_template_kwargs.
-    "vllm": Preset("vllm"),
+    "vllm": Preset("vllm", extras=_VLLM_EXTRAS),
     # llama.cpp server: one choice only; usage (and `timings`) ride on the last chunk.
     "llamacpp": Preset("llamacpp", drop_params=frozenset({"n", "chat_template_kwargs"}) | _OPENAI_ONLY,
-                       rename_params=_MAX_TOKENS),
+                       extras=_SAMPLING_EXTRAS, rename_params=_MAX_TOKENS),
     # Ollama's /v1: max_tokens (not max_completion_tokens), no logit_bias or n.
     "ollama": Preset("ollama", drop_params=_VLLM_EXTRAS | _OPENAI_ONLY | {"logit_bias", "n", "user"},
                      rename_params=_MAX_TOKENS),
@@ -59,6 +63,7 @@ PRESETS: dict[str, Preset] = {
                        rename_params=_MAX_TOKENS, fix_request=fix_deepseek),
     # Mistral: strict fields, seed is random_seed, tool call IDs are 9 alphanumerics, no logprobs.
     "mistral": Preset("mistral", allow_params=_MISTRAL_FIELDS, stream_options=False,
+                      extras=frozenset({"random_seed", "prompt_mode", "safe_prompt"}),
                       rename_params={"seed": "random_seed", **_MAX_TOKENS}, fix_request=fix_mistral,
                       unsupported_features=frozenset({"logprobs"})),
     # Cerebras: 400 on the penalties, logit_bias, parallel_tool_calls and service_tier.
@@ -66,12 +71,12 @@ PRESETS: dict[str, Preset] = {
         "presence_penalty", "frequency_penalty", "logit_bias", "parallel_tool_calls"},
         fix_request=fix_strip_reasoning),
     # Groq: 400 on logprobs, top_logprobs, logit_bias, messages[].name and n != 1.
-    "groq": Preset("groq", drop_params=_VLLM_EXTRAS | _OPENAI_ONLY | {"logprobs", "top_logprobs", "logit_bias"},
+    "groq": Preset("groq", drop_params=_VLLM_EXTRAS | _OPENAI_ONLY | {"logprobs", "top_logprobs", "logit_bias", "n"},
                    fix_request=fix_groq, fix_chunk=lift_groq_usage, unsupported_features=frozenset({"logprobs"})),
-    # OpenRouter forwards the sampling extras itself; attribution headers (override them with
-    # the provider's `headers`).
-    "openrouter": Preset("openrouter", headers={"HTTP-Referer": "https://github.com/farebox/farebox",
-                                                "X-Title": "farebox"}),
+    # OpenRouter forwards the sampling extras itself (but not its routing fields: params.py);
+    # attribution headers (override them with the provider's `headers`).
+    "openrouter": Preset("openrouter", extras=_SAMPLING_EXTRAS,
+                         headers={"HTTP-Referer": "https://github.com/farebox/farebox", "X-Title": "farebox"}),
 }
 
 _HOSTS = {

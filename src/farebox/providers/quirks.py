@@ -69,8 +69,7 @@ def fix_deepseek(out: JSON) -> None:
 
 
 def fix_groq(out: JSON) -> None:
-    """Groq answers 400 to messages[].name and to any n but 1."""
-    out.pop("n", None)  # one choice is all Groq gives
+    """Groq answers 400 to messages[].name (and to any n but 1: the preset drops n)."""
     if any(isinstance(m, dict) and ("name" in m or "reasoning_content" in m) for m in out.get("messages") or ()):
         _rewrite_messages(out, lambda m: _without(m, "name", "reasoning_content"))
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgspec
 from aiohttp import web
 
 from farebox.api.limits import authorize
@@ -14,10 +13,10 @@ from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runti
 from farebox.api.v1.chat_body import read_chat_body
 from farebox.errors import GatewayError
 from farebox.pipeline.call import Call
-from farebox.pipeline.chat import log_call
+from farebox.pipeline.chat import ChatService, log_call
 from farebox.pipeline.rate_limit import NO_SLOT
 
-_decoder = msgspec.json.Decoder()
+DROPPED_PARAMS_HEADER = "x-farebox-dropped-params"
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -36,6 +35,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
             return await _stream(request, call, headers)
         doc = await rt.chat.complete(call)
         headers["x-farebox-model-used"] = call.model_used or ""
+        _name_dropped(headers, call)
         log_call(call, 200)
         return json_response(doc, headers=headers)
     except GatewayError as exc:  # a refusal leaves its access-log line too, then becomes the answer
@@ -53,6 +53,7 @@ async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> 
     rt = runtime(request)
     opened = await rt.chat.open_stream(call)
     headers = dict(headers, **{"x-farebox-model-used": call.model_used or "", "Cache-Control": "no-cache"})
+    _name_dropped(headers, call)
     response = web.StreamResponse(status=200, headers=headers)
     response.content_type = "text/event-stream"
     response.charset = "utf-8"
@@ -70,3 +71,10 @@ async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> 
         log_call(call, 200)
     await response.write_eof()
     return response
+
+
+def _name_dropped(headers: dict[str, str], call: Call) -> None:
+    """Every request field that did not reach the upstream, so a client can see it was ignored."""
+    dropped = ChatService.dropped_params(call)
+    if dropped:
+        headers[DROPPED_PARAMS_HEADER] = ",".join(dropped)
