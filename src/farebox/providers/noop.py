@@ -27,6 +27,7 @@ class NoopProvider:
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
+        self.config = config
         self.latency = config.latency_ms / 1000
         self.chunk_delay = config.chunk_delay_ms / 1000
 

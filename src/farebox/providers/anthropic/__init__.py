@@ -41,6 +41,8 @@ class AnthropicProvider:
             self.headers["x-api-key"] = config.api_key
         self.headers.update(config.headers)  # e.g. anthropic-beta, or a proxy's own auth
         self.drop_params = frozenset(config.drop_params)
+        # from the Messages body too, but never max_tokens: required, and what the hold is sized from
+        self.drop_sent = self.drop_params - {"max_tokens"}
 
     def output_allowance(self, body: JSON, target: Target) -> int:
         return output_allowance(body, target)
@@ -48,9 +50,8 @@ class AnthropicProvider:
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         out = build_body(without_fields(body, self.drop_params), upstream_model=target.upstream_model,
                          max_output=target.model.max_output, stream=stream)
-        if self.drop_params:
-            out = {k: v for k, v in out.items() if k not in self.drop_params}
-        return UpstreamRequest(self.url, dict(self.headers), _encode(out), out.get("max_tokens", 0))
+        out = without_fields(out, self.drop_sent)
+        return UpstreamRequest(self.url, dict(self.headers), _encode(out), out["max_tokens"])
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
         return parse_message(body, target.upstream_model)

@@ -30,7 +30,7 @@ __all__ = ["DEFAULT_BASE_URL", "GeminiProvider"]
 class GeminiProvider:
     supported_features: frozenset[str] = frozenset({
         "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning",
-        "prompt_cache",
+        "prompt_cache", "n",  # n -> candidateCount
     })
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
@@ -41,6 +41,8 @@ class GeminiProvider:
         if config.api_key:
             self._headers["x-goog-api-key"] = config.api_key
         self._drop = frozenset(config.drop_params)
+        if "n" in self._drop:  # candidateCount never sent: one choice only
+            self.supported_features = self.supported_features - {"n"}
         self._encoder = msgspec.json.Encoder()
 
     def output_allowance(self, body: JSON, target: Target) -> int:
