@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from farebox.config import ModelConfig, Price, ProviderConfig
+from farebox.config import ConfigError, ModelConfig, Price, ProviderConfig, parse_config
 from farebox.providers import allowance
 from farebox.providers.anthropic import AnthropicProvider
 from farebox.providers.base import LIMIT_FIELDS, Target, UpstreamError
@@ -163,3 +163,11 @@ def test_the_larger_limit_field_wins_and_the_model_max_output_is_sent_when_none_
 ])
 def test_gemini_model_names_are_one_encoded_path_segment(name: str, resource: str) -> None:
     assert model_resource(name) == resource
+
+
+def test_tier_max_n_defaults_to_8_and_must_be_positive() -> None:
+    tiers = "tiers: {t: {rank: 1, rpm: 10%s}}\nproviders: {}\nmodels: {}\n"
+    assert parse_config(tiers % "", "f.yaml").tiers["t"].max_n == 8
+    assert parse_config(tiers % ", max_n: 2", "f.yaml").tiers["t"].max_n == 2
+    with pytest.raises(ConfigError, match="max_n"):
+        parse_config(tiers % ", max_n: 0", "f.yaml")
