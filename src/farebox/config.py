@@ -41,6 +41,7 @@ class Tier(_Strict, frozen=True, kw_only=True):
     tpm: int | None = None  # optional tokens per minute (off when absent)
     max_concurrent: int | None = None  # optional concurrent requests per key (off when absent)
     smart_route: list[str] | None = None  # restrict smart-route's pool for this tier
+    max_n: int = 8  # most choices (`n`) one request may ask for: each is held and billed in full
 
 
 class Timeouts(_Strict, frozen=True, kw_only=True):
@@ -283,6 +284,8 @@ def _check_references(config: Config, source: str) -> None:
         for field in ("tpm", "max_concurrent"):
             if getattr(tier, field) is not None and getattr(tier, field) <= 0:
                 fail(f"tiers.{name}.{field}", "must be positive (leave it out to turn the limit off)")
+        if tier.max_n < 1:
+            fail(f"tiers.{name}.max_n", "must be at least 1")
         for model_id in tier.smart_route or []:
             if model_id not in config.models:
                 fail(f"tiers.{name}.smart_route", f"unknown model {model_id!r}")

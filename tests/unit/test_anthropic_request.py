@@ -260,7 +260,9 @@ def test_stop_sequences() -> None:
 def test_max_tokens_default_and_overrides() -> None:
     assert build({"messages": [USER]}, max_output=2048)["max_tokens"] == 2048
     assert build({"messages": [USER], "max_tokens": 100})["max_tokens"] == 100
-    assert build({"messages": [USER], "max_tokens": 100, "max_completion_tokens": 50})["max_tokens"] == 50
+    # both set: the larger (docs/billing.md), clamped to the model's max_output
+    assert build({"messages": [USER], "max_tokens": 100, "max_completion_tokens": 50})["max_tokens"] == 100
+    assert build({"messages": [USER], "max_tokens": 100000}, max_output=2048)["max_tokens"] == 2048
 
 
 def test_sampling_user_and_dropped_fields() -> None:

@@ -22,7 +22,8 @@ def test_reasoning_effort_sets_thinking_budget(effort: str, budget: int) -> None
             "temperature": 0.3,
             "top_k": 10,
             "top_p": 0.5,
-        }
+        },
+        max_output=64000,
     )
     assert body["thinking"] == {"type": "enabled", "budget_tokens": budget}
     assert body["max_tokens"] == 32000

@@ -316,7 +316,7 @@ def test_max_tokens_defaults_and_caps() -> None:
     body = {"messages": [USER], "max_completion_tokens": 100000}
     assert payload(body, max_output=2048)["generationConfig"]["maxOutputTokens"] == 2048
     body = {"messages": [USER], "max_completion_tokens": 64, "max_tokens": 500}
-    assert payload(body)["generationConfig"]["maxOutputTokens"] == 64
+    assert payload(body)["generationConfig"]["maxOutputTokens"] == 500  # both set: the larger
     assert payload({"messages": [USER], "stop": "\n\n"})["generationConfig"]["stopSequences"] == ["\n\n"]
 
 

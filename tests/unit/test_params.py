@@ -92,10 +92,10 @@ def test_each_preset_and_kind_has_its_allow_list() -> None:
         "deepseek": (openai_only | {"n", "seed", "parallel_tool_calls", "logit_bias", "reasoning_effort"}, set()),
         "mistral": (openai_only | {"logit_bias", "logprobs", "top_logprobs", "user", "reasoning_effort"},
                     {"random_seed", "prompt_mode", "safe_prompt"}),
-        "cerebras": (openai_only | {"presence_penalty", "frequency_penalty", "logit_bias", "parallel_tool_calls"},
-                     set()),
+        "cerebras": (openai_only | {"n", "presence_penalty", "frequency_penalty", "logit_bias",
+                                    "parallel_tool_calls"}, set()),
         "groq": (openai_only | {"logprobs", "top_logprobs", "logit_bias", "n"}, set()),
-        "openrouter": (set(), sampling),
+        "openrouter": ({"n"}, sampling),  # n > 1 is refused there: one choice is what it bills
     }
     assert set(expected) == set(PRESETS)
     for preset, (minus, plus) in expected.items():

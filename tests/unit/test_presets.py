@@ -55,7 +55,7 @@ def test_vllm_passes_everything_including_sampling_extras() -> None:
     sent = build(provider("vllm"))
     assert {k: sent[k] for k in ("top_k", "min_p", "repetition_penalty", "chat_template_kwargs")} == \
         {"top_k": 20, "min_p": 0.05, "repetition_penalty": 1.1, "chat_template_kwargs": {"enable_thinking": False}}
-    assert sent["max_completion_tokens"] == 300 and sent["seed"] == 7
+    assert sent["max_tokens"] == 300 and "max_completion_tokens" not in sent and sent["seed"] == 7
     assert "stream_options" not in sent and sent["stream"] is False
     streamed = build(provider("vllm"), stream=True)
     assert streamed["stream"] is True and streamed["stream_options"] == {"include_usage": True}

@@ -199,7 +199,8 @@ TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "ob
     (body(reasoning_effort="none"), set(), None),
     (body(messages=[IMAGE]), {"vision"}, None),
     (body(max_tokens=300), set(), 300),
-    (body(max_tokens=300, max_completion_tokens=200), set(), 200),
+    (body(max_tokens=300, max_completion_tokens=200), set(), 300),  # both: the larger
+    (body(n=2), {"n"}, None),
     (body(prompt_cache_key="k"), set(), None),  # a hint, not a need
 ])
 def test_request_needs(request_body: dict[str, Any], features: set[str], max_output: int | None) -> None:

@@ -1,19 +1,31 @@
 """Holds: reserve a request's worst-case cost before any upstream call (402 when it can't be
-covered), grow it when failover moves to a pricier model, and release it after settlement."""
+covered), grow it when failover moves to a pricier model, and release it after settlement.
+
+The output part of the worst case is what the upstream request allows, as the adapters build
+it (providers/allowance.py): the limit actually sent times the choices, thinking included, the
+largest over every deployment of the model, since failover may send the request to any of them.
+"""
 
 from __future__ import annotations
 
 from farebox.billing.wallet import Wallet
 from farebox.errors import ContextLengthExceeded, ServiceUnavailable
 from farebox.pipeline.call import Call
+from farebox.providers.allowance import output_allowance
 from farebox.routing.catalog import CatalogModel
+
+
+def held_output(call: Call, model: CatalogModel) -> int:
+    """The output tokens any deployment of `model` may bill for this request."""
+    if not model.targets:
+        return call.needs.output_for(model.config.max_output)
+    return max(output_allowance(call.body, target) for target in model.targets)
 
 
 def worst_case_cost(call: Call, model: CatalogModel) -> int:
     if model.rates is None:
         raise ServiceUnavailable(f"No price is known yet for `{model.id}`; try again shortly.")
-    output = call.needs.output_for(model.config.max_output)
-    return model.rates.estimate(prompt_bound(call), output)
+    return model.rates.estimate(prompt_bound(call), held_output(call, model))
 
 
 def prompt_bound(call: Call) -> int:

@@ -13,6 +13,10 @@ from farebox.routing.policy import choose
 
 def resolve(catalog: Catalog, health: Health, principal: Principal, model_id: str,
             needs: Needs) -> list[CatalogModel]:
+    max_n = principal.tier.max_n
+    if needs.choices > max_n:  # every choice is held and billed: the tier bounds what one request costs
+        raise InvalidRequest(f"n is too large: {needs.choices}. Your tier ({principal.tier_name}) allows at most "
+                             f"{max_n} choices per request.", param="n")
     if model_id == SMART_ROUTE:
         return choose(catalog, health, principal.tier_name, needs)
     model = catalog.get(model_id)

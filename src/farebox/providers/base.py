@@ -5,7 +5,11 @@ adapter turns the client's OpenAI chat body into an upstream request, and the up
 back into OpenAI shapes:
 
 - `build_request` gets the client's JSON body as a dict (already validated; unknown extra fields
-  kept) and returns the URL, headers and encoded body to POST.
+  kept) and returns the URL, headers and encoded body to POST, and the output tokens it allows.
+- `output_allowance` says, without building, how many output tokens that request allows: exactly
+  one output limit goes upstream (`output_limit`: the client's, clamped to the model's
+  `max_output`, or `max_output`), times the choices the upstream will generate. The hold
+  (pipeline/reserve.py) is sized from it; build_request derives its limit from the same code.
 - `parse_response` returns an OpenAI `chat.completion` dict, usage in OpenAI terms (below).
 - `parse_stream` turns upstream SSE events into OpenAI `chat.completion.chunk` dicts. A chunk may
   carry `usage` (OpenAI terms); the pipeline moves the usage to the final chunk itself. An error
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple, Protocol
+from urllib.parse import quote
 
 from farebox.config import ModelConfig, ProviderConfig
 from farebox.protocol.sse import SSEEvent, SSEStream
@@ -52,6 +57,44 @@ class UpstreamRequest(NamedTuple):
     url: str
     headers: dict[str, str]
     body: bytes
+    # The output tokens this request lets the upstream bill: the one limit field sent times the
+    # choices asked for (thinking included). Never more than the adapter's output_allowance().
+    allowance: int = 0
+
+
+# The client's two names for one limit. Exactly one goes upstream, set by the adapter.
+LIMIT_FIELDS = ("max_completion_tokens", "max_tokens")
+
+
+def requested_output(body: JSON) -> int | None:
+    """The output limit the client asked for; when it sent both fields, the larger (what some
+    upstreams would have honoured had both been forwarded: the hold must cover it)."""
+    values = [v for v in (body.get("max_completion_tokens"), body.get("max_tokens"))
+              if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return max(values) if values else None
+
+
+def output_limit(body: JSON, max_output: int) -> int:
+    """The per-choice limit every adapter sends: the client's, clamped to the model's max_output,
+    or max_output itself when the client set none (so no upstream default can exceed the hold)."""
+    requested = requested_output(body)
+    return max_output if requested is None else min(requested, max_output)
+
+
+def choices(body: JSON) -> int:
+    """How many choices (`n`) the client asked for."""
+    n = body.get("n")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
+
+
+def without_fields(body: JSON, drop: frozenset[str] | list[str]) -> JSON:
+    """`body` less a provider's `drop_params` (a copy only when there is something to drop)."""
+    return {k: v for k, v in body.items() if k not in drop} if drop else body
+
+
+def path_segment(name: str) -> str:
+    """A model name as one URL path segment: `/`, `?`, `:`, `#` and `%` percent-encoded."""
+    return quote(name, safe="")
 
 
 class UpstreamError(Exception):
@@ -74,6 +117,11 @@ class Provider(Protocol):
     """What every adapter implements. Instances are built once per configured provider."""
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest: ...
+
+    def output_allowance(self, body: JSON, target: Target) -> int:
+        """The output tokens build_request would let the upstream bill (limit x n, thinking
+        included), without building it: what the hold covers. build_request uses it too."""
+        ...
 
     def parse_response(self, body: bytes, target: Target) -> JSON: ...
 

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from farebox.config import ProviderConfig
-from farebox.providers.base import JSON, Target
+from farebox.providers.base import JSON, Target, output_limit
 from farebox.tokens import estimate_prompt_tokens, estimate_text_tokens
 
 
@@ -27,8 +27,12 @@ class NoopProvider:
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
+        self.config = config
         self.latency = config.latency_ms / 1000
         self.chunk_delay = config.chunk_delay_ms / 1000
+
+    def output_allowance(self, body: JSON, target: Target) -> int:
+        return output_allowance(body, target)
 
     async def complete(self, body: JSON, target: Target) -> JSON:
         if self.latency:
@@ -74,6 +78,11 @@ class NoopProvider:
         yield final
 
 
+def output_allowance(body: JSON, target: Target) -> int:
+    """One choice (n is not offered), at most the limit a real upstream would be sent."""
+    return output_limit(body, target.model.max_output)
+
+
 class _Reply:
     """The deterministic reply to one request."""
 
@@ -90,9 +99,9 @@ class _Reply:
         else:
             text = (f"This is noop-test. You sent {len(body.get('messages') or [])} message(s); "
                     f"the last one has {words} word(s) and reads: {last[:200]}")
-        limit = body.get("max_completion_tokens") or body.get("max_tokens")
+        self.limit = limit = output_allowance(body, target)
         self.finish_reason = "tool_calls" if self.tool_calls else "stop"
-        if isinstance(limit, int) and estimate_text_tokens(text) > limit:
+        if estimate_text_tokens(text) > limit:
             text = _truncate_to_tokens(text, limit)
             self.finish_reason = "length"
         self.text = text
@@ -105,10 +114,11 @@ class _Reply:
         return [w if i == 0 else " " + w for i, w in enumerate(words) if w or i == 0] if self.text else []
 
     def usage(self) -> JSON:
-        reasoning = estimate_text_tokens(self.reasoning)
+        reasoning = min(estimate_text_tokens(self.reasoning), self.limit)
         calls = sum(estimate_text_tokens(c["function"]["name"] + c["function"]["arguments"])
                     for c in self.tool_calls)
-        completion = estimate_text_tokens(self.text) + reasoning + calls
+        # like a real upstream, never more than the limit it was given (reasoning included)
+        completion = min(estimate_text_tokens(self.text) + reasoning + calls, self.limit)
         return {"prompt_tokens": self.prompt_tokens, "completion_tokens": completion,
                 "total_tokens": self.prompt_tokens + completion,
                 "prompt_tokens_details": {"cached_tokens": 0},

@@ -4,23 +4,68 @@ OpenRouter, OpenAI). They differ only in small quirks, which are rows in `preset
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 
 from farebox.config import ProviderConfig
 from farebox.protocol.sse import DONE, SSEEvent
 from farebox.protocol.text_chunk import match_text_chunk
-from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest
+from farebox.providers.base import (
+    JSON,
+    LIMIT_FIELDS,
+    StreamChunk,
+    Target,
+    UpstreamError,
+    UpstreamRequest,
+    choices,
+    output_limit,
+)
 from farebox.providers.errors import upstream_error
-from farebox.providers.params import filter_params
-from farebox.providers.presets import preset_for
+from farebox.providers.params import MULTI_CHOICE_PRESETS, filter_params
+from farebox.providers.presets import Preset, preset_for
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
 
 # Fields of farebox's own that never go upstream.
 GATEWAY_ONLY_FIELDS = frozenset({"model"})
+
+# The one output-limit field each preset sends (never both: an upstream reading the other would
+# not be bound by the hold). OpenAI's reasoning models refuse max_tokens, Groq deprecated it,
+# Cerebras documents max_completion_tokens; self-hosted servers (vLLM, llama.cpp, Ollama, TGI),
+# DeepSeek, Mistral and OpenRouter all read max_tokens.
+COMPLETION_TOKENS_PRESETS = frozenset({"openai", "groq", "cerebras"})
+
+
+class Shape(NamedTuple):
+    """What a provider's config makes of requests: its preset and the fields it filters."""
+
+    preset: Preset
+    dropped: frozenset[str]
+    allowed: frozenset[str] | None  # None: every field not dropped
+    limit_field: str
+    multi_choice: bool
+
+
+def shape_of(config: ProviderConfig) -> Shape:
+    preset = preset_for(config.preset, config.base_url or "")
+    dropped = frozenset(config.drop_params) | preset.drop_params
+    allowed = None if preset.allow_params is None else preset.allow_params - frozenset(config.drop_params)
+    limit_field = "max_completion_tokens" if preset.name in COMPLETION_TOKENS_PRESETS else "max_tokens"
+    multi = preset.name in MULTI_CHOICE_PRESETS and "n" not in dropped and (allowed is None or "n" in allowed)
+    return Shape(preset, dropped, allowed, limit_field, multi)
+
+
+def _limits(body: JSON, target: Target, multi_choice: bool) -> tuple[int, int]:
+    """(the limit sent, the choices the upstream generates)."""
+    return output_limit(body, target.model.max_output), choices(body) if multi_choice else 1
+
+
+def output_allowance(body: JSON, target: Target) -> int:
+    """What build_request lets the upstream bill, from the config alone (pipeline/reserve.py)."""
+    limit, n = _limits(body, target, shape_of(target.provider).multi_choice)
+    return limit * n
 
 
 class OpenAICompatProvider:
@@ -30,8 +75,12 @@ class OpenAICompatProvider:
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         self.config = config
-        self.preset = preset_for(config.preset, config.base_url or "")
-        self.supported_features = OpenAICompatProvider.supported_features - self.preset.unsupported_features
+        shape = shape_of(config)
+        self.preset = shape.preset
+        self.limit_field = shape.limit_field
+        self.multi_choice = shape.multi_choice
+        features = OpenAICompatProvider.supported_features | ({"n"} if shape.multi_choice else set())
+        self.supported_features = features - self.preset.unsupported_features
         self.url = (config.base_url or "").rstrip("/") + "/chat/completions"
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         headers.update(self.preset.headers)
@@ -39,13 +88,21 @@ class OpenAICompatProvider:
             headers["Authorization"] = f"Bearer {config.api_key}"
         headers.update(config.headers)  # the operator's own headers win over the preset's
         self.headers = headers
-        allowed = self.preset.allow_params
-        self.allowed = None if allowed is None else allowed - frozenset(config.drop_params)
+        self.allowed = shape.allowed
+
+    def output_allowance(self, body: JSON, target: Target) -> int:
+        limit, n = _limits(body, target, self.multi_choice)
+        return limit * n
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         preset = self.preset
+        limit, n = _limits(body, target, self.multi_choice)
         out, _ = filter_params(body, preset, self.config, target.model)  # the allow-list (params.py)
+        for field in LIMIT_FIELDS:  # the limit is set last, below
+            out.pop(field, None)
         out["model"] = target.upstream_model
+        if not self.multi_choice:
+            out.pop("n", None)
         for src, dst in preset.rename_params.items():
             if src in out:
                 value = out.pop(src)
@@ -60,7 +117,8 @@ class OpenAICompatProvider:
             out = {k: v for k, v in out.items() if k in self.allowed}
         if preset.fix_request is not None:
             preset.fix_request(out)
-        return UpstreamRequest(self.url, self.headers, _encode(out))
+        out[self.limit_field] = limit  # last, after every filter: exactly one limit goes upstream
+        return UpstreamRequest(self.url, self.headers, _encode(out), limit * n)
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
         try:

@@ -89,11 +89,18 @@ def openai_fields(preset: Preset, provider_drops: tuple[str, ...], model_allows:
     return _openai_fields(preset.name, provider_drops, model_allows)
 
 
+# Presets whose upstream generates (and bills) `n` choices. The others give one or refuse n > 1,
+# so `n` is not sent there (and a request for more is refused at admission).
+MULTI_CHOICE_PRESETS = frozenset({"openai", "vllm", "mistral"})
+
+
 @lru_cache(maxsize=1024)
 def _openai_fields(preset_name: str, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
     preset = PRESETS[preset_name]
     drops = preset.drop_params | frozenset(provider_drops)
     fields = (CHAT_FIELDS | preset.extras | frozenset(model_allows)) - drops
+    if preset_name not in MULTI_CHOICE_PRESETS:
+        fields -= {"n"}
     if preset.allow_params is not None:  # a strict upstream: only its own fields, after renaming
         strict = preset.allow_params - drops
         fields = frozenset(f for f in fields if f in strict or preset.rename_params.get(f) in strict)

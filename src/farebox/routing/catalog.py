@@ -3,6 +3,7 @@ where it runs. Built once from config; read-only on the hot path."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,11 +12,15 @@ import msgspec
 
 from farebox.billing.pricing import Rates
 from farebox.config import FEATURES, Config, ModelConfig, deployments_of
-from farebox.errors import ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel, shown
+from farebox.errors import InvalidRequest, ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel, shown
 from farebox.providers.base import Target
 from farebox.routing.pricebook import PriceBook, UpstreamModel
 
 SMART_ROUTE = "smart-route"
+# What a wildcard route's suffix (the upstream model name) may be: name segments of letters,
+# digits and . _ : - joined by single slashes; no "." or ".." segment (checked apart).
+WILDCARD_NAME = re.compile(r"[A-Za-z0-9._:-]+(?:/[A-Za-z0-9._:-]+)*")
+MAX_WILDCARD_NAME = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +64,7 @@ class Catalog:
             Target(model_id, d.provider, self.config.providers[d.provider], upstream or d.model, model)
             for d in deployments_of(model, model_id)
         )
-        features = set(model.features)
+        features = set(model.features) | {"n"}  # n > 1: kept only if every deployment's adapter can
         if "tools" in features:
             features.add("tool_choice")  # every adapter that does tools does tool_choice
         for target in targets:
@@ -78,6 +83,7 @@ class Catalog:
         for prefix, route in self._wildcards:
             rest = model_id[len(prefix):]
             if model_id.startswith(prefix) and rest and "*" not in rest:
+                check_wildcard_name(model_id, rest)
                 if route.config.price == "upstream":
                     return self._priced_route(model_id, route.config, rest)
                 return self._build(model_id, route.config, upstream=rest)
@@ -121,6 +127,16 @@ class Catalog:
 
     def wildcard_routes(self, tier: str) -> list[CatalogModel]:
         return [m for _, m in self._wildcards if self.allows(tier, m)]
+
+
+def check_wildcard_name(model_id: str, name: str) -> None:
+    """A wildcard's suffix goes upstream (in a body, or a URL path): 400 on anything that could
+    step out of its place (`..`, `?`, `%`, `#`, spaces...), before any upstream is called."""
+    if len(name) > MAX_WILDCARD_NAME or not WILDCARD_NAME.fullmatch(name) \
+            or any(segment in (".", "..") for segment in name.split("/")):
+        raise InvalidRequest(
+            f"`{model_id[:MAX_WILDCARD_NAME + 40]}` is not a valid model name: after the route's prefix, use "
+            "letters, digits and . _ : - in segments joined by /, without . or .. segments.", param="model")
 
 
 def adapter_features(adapters: Mapping[str, Any]) -> dict[str, frozenset[str]]:

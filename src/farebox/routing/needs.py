@@ -3,7 +3,8 @@
 Read from the OpenAI chat body on every request, so it only looks at a handful of fields:
 tools / functions (tools), a forced tool_choice (tool_choice), response_format json_object /
 json_schema, logprobs / top_logprobs (logprobs), reasoning_effort (reasoning), image parts in
-messages (vision). prompt_cache_key is a hint, not a need: a model without caching ignores it.
+messages (vision), n > 1 (n: only deployments that generate several choices). prompt_cache_key is
+a hint, not a need: a model without caching ignores it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from farebox.providers.base import choices, requested_output
 from farebox.tokens import estimate_prompt
 
 IMAGE_PARTS = ("image_url", "input_image", "image")
@@ -19,18 +21,21 @@ NO_REASONING = (None, "none", "minimal")  # effort values that ask for no thinki
 # The request field to name in a 400 when a model lacks a feature.
 _PARAMS = {"tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
            "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
-           "vision": "messages", "prompt_cache": "prompt_cache_key"}
+           "vision": "messages", "prompt_cache": "prompt_cache_key", "n": "n"}
 
 
 @dataclass(frozen=True, slots=True)
 class Needs:
     features: frozenset[str]
     prompt_tokens: int
-    max_output: int | None  # what the client asked for (max_completion_tokens or max_tokens)
-    prompt_upper: int = 0  # prompt_tokens can be steered low; this cannot (holds, context checks)
+    max_output: int | None  # what the client asked for (the larger of max_completion_tokens, max_tokens)
+    prompt_upper: int = 0  # prompt_tokens can be steered low; this cannot (holds)
+    choices: int = 1  # n
 
     def output_for(self, model_max_output: int) -> int:
-        return self.max_output if self.max_output is not None else model_max_output
+        """Output tokens over all choices, as adapters limit them (the hold uses the adapters')."""
+        per_choice = model_max_output if self.max_output is None else min(self.max_output, model_max_output)
+        return per_choice * self.choices
 
 
 def request_needs(body: dict[str, Any]) -> Needs:
@@ -49,11 +54,11 @@ def request_needs(body: dict[str, Any]) -> Needs:
         features.add("reasoning")
     if _has_images(body.get("messages")):
         features.add("vision")
-    max_output = body.get("max_completion_tokens")
-    if max_output is None:
-        max_output = body.get("max_tokens")
+    n = choices(body)
+    if n > 1:
+        features.add("n")
     size = estimate_prompt(body)
-    return Needs(frozenset(features), size.estimate, max_output, size.upper)
+    return Needs(frozenset(features), size.estimate, requested_output(body), prompt_upper=size.upper, choices=n)
 
 
 def param_for(feature: str) -> str:

@@ -15,9 +15,10 @@ from farebox.config import ProviderConfig
 from farebox.protocol.sse import SSEEvent
 from farebox.providers.anthropic.errors import map_error
 from farebox.providers.anthropic.request import build_body
+from farebox.providers.anthropic.request import output_allowance as body_allowance
 from farebox.providers.anthropic.response import parse_message
 from farebox.providers.anthropic.stream import translate_stream
-from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest, without_fields
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -40,15 +41,17 @@ class AnthropicProvider:
             self.headers["x-api-key"] = config.api_key
         self.headers.update(config.headers)  # e.g. anthropic-beta, or a proxy's own auth
         self.drop_params = frozenset(config.drop_params)
+        # from the Messages body too, but never max_tokens: required, and what the hold is sized from
+        self.drop_sent = self.drop_params - {"max_tokens"}
+
+    def output_allowance(self, body: JSON, target: Target) -> int:
+        return output_allowance(body, target)
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
-        if self.drop_params:
-            body = {k: v for k, v in body.items() if k not in self.drop_params}
-        out = build_body(body, upstream_model=target.upstream_model,
-                         default_max_tokens=target.model.max_output, stream=stream)
-        if self.drop_params:
-            out = {k: v for k, v in out.items() if k not in self.drop_params}
-        return UpstreamRequest(self.url, dict(self.headers), _encode(out))
+        out = build_body(without_fields(body, self.drop_params), upstream_model=target.upstream_model,
+                         max_output=target.model.max_output, stream=stream)
+        out = without_fields(out, self.drop_sent)
+        return UpstreamRequest(self.url, dict(self.headers), _encode(out), out["max_tokens"])
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
         return parse_message(body, target.upstream_model)
@@ -58,3 +61,9 @@ class AnthropicProvider:
 
     def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         return map_error(status, body, headers)
+
+
+def output_allowance(body: JSON, target: Target) -> int:
+    """The most max_tokens build_request sends, from the config alone (pipeline/reserve.py)."""
+    return body_allowance(without_fields(body, target.provider.drop_params), upstream_model=target.upstream_model,
+                          max_output=target.model.max_output)

@@ -9,8 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from farebox.providers.anthropic.messages import bad_request, convert_messages
-from farebox.providers.anthropic.thinking import add_thinking
-from farebox.providers.base import JSON
+from farebox.providers.anthropic.thinking import add_thinking, thinking_max_tokens
+from farebox.providers.base import JSON, output_limit
 
 # JSON mode is emulated with a forced tool (Anthropic has no response_format). An object schema is
 # the tool's input as is; any other schema is wrapped as {"value": schema} (input_schema must be an
@@ -23,7 +23,12 @@ JSON_TOOLS = frozenset({JSON_TOOL, JSON_VALUE_TOOL})
 MIN_TOP_P_WITH_THINKING = 0.95
 
 
-def build_body(body: JSON, *, upstream_model: str, default_max_tokens: int, stream: bool) -> JSON:
+def output_allowance(body: JSON, *, upstream_model: str, max_output: int) -> int:
+    """The most max_tokens build_body sends for this body (one choice: Anthropic has no n)."""
+    return thinking_max_tokens(body, upstream_model, output_limit(body, max_output), max_output)
+
+
+def build_body(body: JSON, *, upstream_model: str, max_output: int, stream: bool) -> JSON:
     n = body.get("n")
     if isinstance(n, int) and n > 1:
         raise bad_request("n > 1 is not supported by this model", "n", code="unsupported_feature")
@@ -36,8 +41,7 @@ def build_body(body: JSON, *, upstream_model: str, default_max_tokens: int, stre
         # A plain string unless the client marked cache breakpoints, which need blocks.
         out["system"] = system if any("cache_control" in b for b in system) else \
             "\n\n".join(b["text"] for b in system)
-    max_tokens = body.get("max_completion_tokens") or body.get("max_tokens") or default_max_tokens
-    out["max_tokens"] = max_tokens
+    out["max_tokens"] = output_limit(body, max_output)  # thinking may raise it, within output_allowance
     if stream:
         out["stream"] = True
     stop = body.get("stop")
@@ -49,7 +53,7 @@ def build_body(body: JSON, *, upstream_model: str, default_max_tokens: int, stre
     if isinstance(user, str) and user:
         out["metadata"] = {"user_id": user}
     _add_tools(out, body)
-    _add_sampling(out, body)
+    _add_sampling(out, body, max_output)
     return out
 
 
@@ -124,8 +128,8 @@ def _json_tool(response_format: Any) -> JSON | None:
             "input_schema": {"type": "object", "properties": {"value": schema}, "required": ["value"]}}
 
 
-def _add_sampling(out: JSON, body: JSON) -> None:
-    if add_thinking(out, body):
+def _add_sampling(out: JSON, body: JSON, max_output: int) -> None:
+    if add_thinking(out, body, max_output):
         top_p = body.get("top_p")  # Anthropic refuses temperature and top_k with thinking on
         if isinstance(top_p, (int, float)) and top_p >= MIN_TOP_P_WITH_THINKING:
             out["top_p"] = top_p

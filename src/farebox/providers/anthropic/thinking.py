@@ -26,42 +26,64 @@ def uses_adaptive_thinking(model: str) -> bool:
     return (major, minor) >= (4, 6)
 
 
-def add_thinking(out: JSON, body: JSON) -> bool:
-    """Turn thinking on in `out` when the client asked and Anthropic allows; True when on."""
+def requested_budget(body: JSON, model: str) -> int | None:
+    """The budget of the budgeted thinking the client asks for; None for none, or adaptive."""
     explicit = body.get("thinking")  # Anthropic's own object, sent by some clients via extra_body
+    if isinstance(explicit, dict):
+        if explicit.get("type") != "enabled":
+            return None
+        budget = explicit.get("budget_tokens")
+        return budget if isinstance(budget, int) and not isinstance(budget, bool) else MIN_THINKING_BUDGET
+    effort = body.get("reasoning_effort")
+    if isinstance(effort, str) and effort in THINKING_BUDGETS and not uses_adaptive_thinking(model):
+        return THINKING_BUDGETS[effort]
+    return None
+
+
+def fit_thinking(max_tokens: int, wanted: int, max_output: int) -> tuple[int, int] | None:
+    """(max_tokens, budget_tokens) for budgeted thinking: the budget capped below max_tokens, and
+    max_tokens raised (to at most the model's max_output) when even the minimum does not fit, to
+    keep the answer room the client asked for. None when no budget fits under max_output."""
+    budget = max(MIN_THINKING_BUDGET, min(wanted, max_tokens - 1))
+    if budget < max_tokens:
+        return max_tokens, budget
+    raised = min(budget + max_tokens, max_output)
+    budget = min(budget, raised - 1)
+    return (raised, budget) if budget >= MIN_THINKING_BUDGET else None
+
+
+def thinking_max_tokens(body: JSON, model: str, limit: int, max_output: int) -> int:
+    """The most max_tokens add_thinking may set for this body (the hold's output allowance)."""
+    wanted = requested_budget(body, model)
+    fitted = None if wanted is None else fit_thinking(limit, wanted, max_output)
+    return limit if fitted is None else fitted[0]
+
+
+def add_thinking(out: JSON, body: JSON, max_output: int) -> bool:
+    """Turn thinking on in `out` when the client asked and Anthropic allows; True when on."""
+    explicit = body.get("thinking")
     effort = body.get("reasoning_effort")
     if isinstance(explicit, dict):
         if explicit.get("type") not in ("enabled", "adaptive"):
             return False  # the client's own {type: disabled} wins over reasoning_effort
-        requested = explicit
-    elif isinstance(effort, str) and effort in THINKING_BUDGETS:
-        requested = None
-    else:
+    elif not (isinstance(effort, str) and effort in THINKING_BUDGETS):
         return False
     if out.get("tool_choice", {}).get("type") in ("any", "tool") or _continues_tool_turn(out["messages"]):
         # Anthropic refuses forced tool use with thinking, and a tool-result turn needs the signed
         # thinking block of the assistant turn before it, which OpenAI clients never send back.
         return False
-    if requested is None and uses_adaptive_thinking(out["model"]):
+    wanted = requested_budget(body, out["model"])
+    if wanted is None:  # adaptive: thinking shares max_tokens, which stays as it is
         out["thinking"] = {"type": "adaptive"}
-        out["output_config"] = {"effort": "high" if effort == "xhigh" else effort}
+        if not isinstance(explicit, dict):
+            out["output_config"] = {"effort": "high" if effort == "xhigh" else effort}
         return True
-    if requested is not None and requested["type"] == "adaptive":
-        out["thinking"] = {"type": "adaptive"}
-        return True
-    budget = requested.get("budget_tokens") if requested is not None else THINKING_BUDGETS[str(effort)]
-    out["thinking"] = {"type": "enabled", "budget_tokens": _fit_budget(out, budget)}
+    fitted = fit_thinking(out["max_tokens"], wanted, max_output)
+    if fitted is None:
+        return False  # the model's max_output leaves no room for the minimum budget
+    out["max_tokens"], budget = fitted
+    out["thinking"] = {"type": "enabled", "budget_tokens": budget}
     return True
-
-
-def _fit_budget(out: JSON, budget: object) -> int:
-    """The budget capped below max_tokens; max_tokens raised when even the minimum does not fit."""
-    max_tokens: int = out["max_tokens"]
-    wanted = budget if isinstance(budget, int) else MIN_THINKING_BUDGET
-    budget = max(MIN_THINKING_BUDGET, min(wanted, max_tokens - 1))
-    if budget >= max_tokens:
-        out["max_tokens"] = budget + max_tokens  # keep the answer room the client asked for
-    return budget
 
 
 def _continues_tool_turn(turns: list[JSON]) -> bool:

@@ -15,9 +15,10 @@ import msgspec
 from farebox.config import ProviderConfig
 from farebox.protocol.gemini import response_decoder
 from farebox.protocol.sse import SSEEvent
-from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest
+from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest, path_segment, without_fields
 from farebox.providers.gemini.errors import classify, map_error
 from farebox.providers.gemini.request import build_payload
+from farebox.providers.gemini.request import output_allowance as payload_allowance
 from farebox.providers.gemini.response import completion
 from farebox.providers.gemini.stream import translate_stream
 
@@ -29,7 +30,7 @@ __all__ = ["DEFAULT_BASE_URL", "GeminiProvider"]
 class GeminiProvider:
     supported_features: frozenset[str] = frozenset({
         "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning",
-        "prompt_cache",
+        "prompt_cache", "n",  # n -> candidateCount
     })
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
@@ -40,18 +41,21 @@ class GeminiProvider:
         if config.api_key:
             self._headers["x-goog-api-key"] = config.api_key
         self._drop = frozenset(config.drop_params)
+        if "n" in self._drop:  # candidateCount never sent: one choice only
+            self.supported_features = self.supported_features - {"n"}
         self._encoder = msgspec.json.Encoder()
 
+    def output_allowance(self, body: JSON, target: Target) -> int:
+        return output_allowance(body, target)
+
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
-        if self._drop:
-            body = {k: v for k, v in body.items() if k not in self._drop}
+        body = without_fields(body, self._drop)
         payload = build_payload(body, target.model.max_output)
-        # a bare name is a base model; "tunedModels/x" style names are used as they are
-        model = target.upstream_model.removeprefix("models/")
-        resource = model if "/" in model else "models/" + model
         method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-        url = self._root + resource + method
-        return UpstreamRequest(url, dict(self._headers), self._encoder.encode(payload))
+        url = self._root + model_resource(target.upstream_model) + method
+        config = payload["generationConfig"]
+        allowance = config["maxOutputTokens"] * config.get("candidateCount", 1)
+        return UpstreamRequest(url, dict(self._headers), self._encoder.encode(payload), allowance)
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
         try:
@@ -67,3 +71,18 @@ class GeminiProvider:
 
     def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         return map_error(status, body, headers)
+
+
+def output_allowance(body: JSON, target: Target) -> int:
+    """What build_request lets Gemini bill, from the config alone (pipeline/reserve.py)."""
+    return payload_allowance(without_fields(body, target.provider.drop_params), target.model.max_output)
+
+
+def model_resource(upstream_model: str) -> str:
+    """`models/<name>`, or `tunedModels/<name>` for a tuned model; the name is one percent-encoded
+    path segment, so no model name can reach another resource or method (`..`, `/`, `:`, `?`)."""
+    name = upstream_model.removeprefix("models/")
+    collection, slash, rest = name.partition("/")
+    if slash and collection == "tunedModels" and "/" not in rest:
+        return "tunedModels/" + path_segment(rest)
+    return "models/" + path_segment(name)

@@ -12,6 +12,7 @@ from urllib.parse import unquote_to_bytes, urlsplit
 
 import msgspec
 
+from farebox.providers.base import choices, output_limit
 from farebox.providers.gemini.schema import clean_schema
 from farebox.providers.translate import arguments_object
 
@@ -32,6 +33,13 @@ _SAMPLING = (
     ("n", "candidateCount"),
 )
 _CHOICE_MODES = {"auto": "AUTO", "none": "NONE", "required": "ANY"}
+
+
+def output_allowance(body: JSON, max_output: int) -> int:
+    """maxOutputTokens x candidateCount, what build_payload lets Gemini bill. maxOutputTokens caps
+    thoughts and answer together (Gemini 2.5 and 3 stop with MAX_TOKENS when thinking uses it up),
+    and the thinking budget sent is never above it."""
+    return output_limit(body, max_output) * choices(body)
 
 
 def build_payload(body: JSON, max_output: int) -> JSON:
@@ -210,9 +218,7 @@ def tool_config(choice: Any) -> JSON | None:
 
 def generation_config(body: JSON, max_output: int) -> JSON:
     config: JSON = {dst: body[src] for src, dst in _SAMPLING if body.get(src) is not None}
-    requested = body.get("max_completion_tokens") or body.get("max_tokens")
-    limit = min(requested, max_output) if isinstance(requested, int) and requested > 0 else max_output
-    config["maxOutputTokens"] = limit
+    limit = config["maxOutputTokens"] = output_limit(body, max_output)  # per candidate (n -> candidateCount)
     stop = body.get("stop")
     if isinstance(stop, str) and stop:
         config["stopSequences"] = [stop]
