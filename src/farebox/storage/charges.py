@@ -4,6 +4,12 @@ This is the one place farebox bypasses SQLAlchemy's statement layer: building an
 Core statements costs ~1 ms of CPU per batch, against ~70 us for the same transaction as plain
 SQL on the driver. The SQL is standard (UPDATE ... RETURNING, INSERT), written once with a
 placeholder style per driver: `?` for sqlite3, `$n` for asyncpg.
+
+A charge that failed to commit is retried (billing/ledger.py), possibly after it did commit (the
+acknowledgement was lost) or after a restart replayed it from the spool: with `skip_existing`,
+rows whose request id is already in the ledger are left out inside the same transaction, so a
+duplicate is a no-op. The unique index on request_id backs this up: a concurrent insert of the
+same id fails the whole batch, which the retry then commits without it.
 """
 
 from __future__ import annotations
@@ -33,6 +39,15 @@ def _sql(placeholder: Callable[[int], str]) -> tuple[str, str]:
 
 SQLITE_UPDATE, SQLITE_INSERT = _sql(lambda i: "?")
 ASYNCPG_UPDATE, ASYNCPG_INSERT = _sql(lambda i: f"${i}")
+ASYNCPG_EXISTING = "SELECT request_id FROM ledger WHERE request_id = ANY($1::text[])"
+
+
+def _sqlite_existing(count: int) -> str:
+    return f"SELECT request_id FROM ledger WHERE request_id IN ({', '.join('?' * count)})"
+
+
+def _new_rows(rows: Sequence[Row], existing: set[str]) -> list[Row]:
+    return [row for row in rows if row.get("request_id") not in existing]
 
 
 def totals_by_account(rows: Sequence[Row]) -> list[tuple[int, int]]:
@@ -61,10 +76,15 @@ def ledger_values(rows: Sequence[Row], marks: dict[int, Mark]) -> tuple[list[int
     return after, values
 
 
-def append_sqlite(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
-    """One transaction on a sqlite3 connection in autocommit mode (isolation_level=None)."""
+def append_sqlite(db: Any, rows: Sequence[Row], skip_existing: bool = False) -> tuple[list[int], dict[int, Mark]]:
+    """One transaction on a sqlite3 connection in autocommit mode (isolation_level=None). The
+    balances-after returned are those of the rows written (all of them unless `skip_existing`)."""
     db.execute("BEGIN IMMEDIATE")
     try:
+        if skip_existing:
+            ids = [row["request_id"] for row in rows if row.get("request_id")]
+            found = {r[0] for r in db.execute(_sqlite_existing(len(ids)), ids)} if ids else set()
+            rows = _new_rows(rows, found)
         marks: dict[int, Mark] = {}
         for account_id, total in totals_by_account(rows):
             found = db.execute(SQLITE_UPDATE, (total, account_id)).fetchone()
@@ -72,7 +92,8 @@ def append_sqlite(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Ma
                 raise LookupError(f"no account {account_id}")
             marks[account_id] = (int(found[0]), int(found[1]))
         after, values = ledger_values(rows, marks)
-        db.executemany(SQLITE_INSERT, values)
+        if values:
+            db.executemany(SQLITE_INSERT, values)
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -80,9 +101,13 @@ def append_sqlite(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Ma
     return after, marks
 
 
-async def append_asyncpg(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
-    """One transaction on an asyncpg connection."""
+async def append_asyncpg(db: Any, rows: Sequence[Row],
+                         skip_existing: bool = False) -> tuple[list[int], dict[int, Mark]]:
+    """One transaction on an asyncpg connection (see append_sqlite)."""
     async with db.transaction():
+        if skip_existing:
+            ids = [row["request_id"] for row in rows if row.get("request_id")]
+            rows = _new_rows(rows, {r[0] for r in await db.fetch(ASYNCPG_EXISTING, ids)} if ids else set())
         marks: dict[int, Mark] = {}
         for account_id, total in totals_by_account(rows):
             found = await db.fetchrow(ASYNCPG_UPDATE, total, account_id)
@@ -90,5 +115,6 @@ async def append_asyncpg(db: Any, rows: Sequence[Row]) -> tuple[list[int], dict[
                 raise LookupError(f"no account {account_id}")
             marks[account_id] = (int(found[0]), int(found[1]))
         after, values = ledger_values(rows, marks)
-        await db.executemany(ASYNCPG_INSERT, values)
+        if values:
+            await db.executemany(ASYNCPG_INSERT, values)
     return after, marks
