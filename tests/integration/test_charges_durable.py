@@ -13,6 +13,9 @@ from pathlib import Path
 import openai
 import pytest
 
+from farebox.billing.ledger import LedgerWriter
+from farebox.billing.spool import ChargeSpool
+from farebox.billing.wallet import MemoryWallet
 from farebox.storage import writer
 from farebox.storage.db import create_engine, migrate
 from farebox.storage.repository import Repository
@@ -205,6 +208,32 @@ def test_a_replayed_charge_is_a_no_op(new_database: Callable[[], str]) -> None:
             assert await repo.balances([account]) == {account: 800}
             assert all(r["ok"] for r in await repo.check_balances())
         finally:
+            repo.close()
+            await engine.dispose()
+
+    asyncio.run(run())
+
+
+def test_a_row_the_database_rejects_keeps_only_its_own_account_waiting(new_database: Callable[[], str],
+                                                                       tmp_path: Path) -> None:
+    async def run() -> None:
+        engine = create_engine(new_database())
+        repo = Repository(engine)
+        ledger = LedgerWriter(repo, MemoryWallet(), ChargeSpool(tmp_path / "spool"))
+        try:
+            good = (await repo.create_account("good", "pro"))["id"]
+            await ledger.start()
+            rows = [{"created_at": time.time(), "account_id": account, "kind": "charge", "amount_nano": -5,
+                     "request_id": f"r-{account}"} for account in (good, 999)]  # no account 999
+            charges = [ledger.submit(row) for row in rows]
+            assert [await c.recorded for c in charges] == [False, False]  # the batch failed: spooled
+            await asyncio.wait_for(charges[0].committed, 5)  # the retry commits the good row alone
+            assert not ledger.has_pending(good) and ledger.has_pending(999) and ledger.pending() == (1, 5)
+            assert [r["request_id"] for r in await repo.ledger_rows(good)] == [f"r-{good}"]
+            (spooled,) = (tmp_path / "spool").glob("*.jsonl")
+            assert spooled.read_text().count("\n") == 1  # only the rejected row is left
+        finally:
+            await ledger.stop()
             repo.close()
             await engine.dispose()
 

@@ -22,6 +22,7 @@ from typing import Any
 from farebox.billing.spool import ChargeSpool
 from farebox.billing.wallet import Wallet
 from farebox.money import format_usd
+from farebox.storage.charges import rejected
 from farebox.storage.repository import Repository
 
 log = logging.getLogger("farebox.ledger")
@@ -205,14 +206,14 @@ class LedgerWriter:
         """Commit every pending row (skipping request ids the ledger already has), in batches."""
         charges = list(self._pending.values())
         done: list[Charge] = []
-        try:
-            for start in range(0, len(charges), self.max_batch):
-                chunk = charges[start:start + self.max_batch]
-                await self.repo.append_charges_marked([c.row for c in chunk], skip_existing=True)
-                done.extend(chunk)
-        except Exception as exc:
+        error: Exception | None = None
+        for start in range(0, len(charges), self.max_batch):
+            error = await self._commit_apart(charges[start:start + self.max_batch], done)
+            if error is not None and not rejected(error):
+                break  # the database is unreachable: the other batches would fail the same way
+        if error is not None:
             self._retry_delay = min(self._retry_delay * 2, RETRY_MAX_S)
-            log.warning("retry of %d pending charge(s) failed: %s", len(charges) - len(done), exc)
+            log.warning("retry of %d pending charge(s) failed: %s", len(self._pending) - len(done), error)
             self._schedule_retry()
         else:
             self._retry_delay = RETRY_MIN_S
@@ -238,6 +239,23 @@ class LedgerWriter:
         for charge in done:
             _settle(charge.committed, None)
         log.warning("committed %d pending charge(s); %d still pending", len(done), len(self._pending))
+
+    async def _commit_apart(self, charges: list[Charge], done: list[Charge]) -> Exception | None:
+        """Commit `charges` as one transaction; if the database rejects it (a row it can never
+        take), in halves, so one bad row keeps only its own account waiting (and logged)."""
+        try:
+            await self.repo.append_charges_marked([c.row for c in charges], skip_existing=True)
+        except Exception as exc:
+            if len(charges) == 1 or not rejected(exc):
+                if rejected(exc):
+                    log.error("the database rejects the charge for %s (kept pending): %s",
+                              charges[0].row["request_id"], exc)
+                return exc
+            half = len(charges) // 2
+            first = await self._commit_apart(charges[:half], done)
+            return await self._commit_apart(charges[half:], done) or first
+        done.extend(charges)
+        return None
 
     def _schedule_retry(self, delay: float | None = None) -> None:
         if self._retry_timer is not None:

@@ -80,6 +80,7 @@ async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage,
         committed = await asyncio.shield(charge.recorded)
     except asyncio.CancelledError:  # the client went away: the row is committed all the same
         _release_when_committed(charge, wallet, call)
+        charge.recorded.add_done_callback(_retrieved)  # a spool failure is logged by the ledger
         raise
     except Exception as exc:
         _release_when_committed(charge, wallet, call)
@@ -136,6 +137,11 @@ def _release_when_committed(charge: Charge, wallet: Wallet, call: Call) -> None:
     """The hold stays until the row is in the database (a retry may take a while), so nothing
     else can spend that money in between."""
     charge.committed.add_done_callback(lambda _: _release_later(wallet, call))
+
+
+def _retrieved(done: asyncio.Future[bool]) -> None:
+    if not done.cancelled():
+        done.exception()
 
 
 def _release_later(wallet: Wallet, call: Call) -> None:

@@ -14,8 +14,11 @@ same id fails the whole batch, which the retry then commits without it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import asyncpg
 
 from farebox.storage.tables import ledger
 
@@ -48,6 +51,13 @@ def _sqlite_existing(count: int) -> str:
 
 def _new_rows(rows: Sequence[Row], existing: set[str]) -> list[Row]:
     return [row for row in rows if row.get("request_id") not in existing]
+
+
+def rejected(exc: Exception) -> bool:
+    """The database answered and refused the rows (bad data: retrying them as they are cannot
+    help), rather than being unreachable or locked."""
+    return isinstance(exc, (LookupError, sqlite3.IntegrityError, sqlite3.DataError, sqlite3.InterfaceError,
+                            asyncpg.DataError, asyncpg.IntegrityConstraintViolationError))
 
 
 def totals_by_account(rows: Sequence[Row]) -> list[tuple[int, int]]:
