@@ -148,6 +148,12 @@ class Holds(_Strict, frozen=True, kw_only=True):
     owner_ttl: float = 10.0  # seconds without a heartbeat before a process's holds are reclaimed
 
 
+class Billing(_Strict, frozen=True, kw_only=True):
+    # Where charges that could not be committed yet wait on disk (docs/billing.md). Default: next
+    # to a SQLite file, else ~/.local/state/farebox/spool-<hash of the database URL>.
+    spool_dir: str | None = None
+
+
 class Failover(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
@@ -179,6 +185,7 @@ class Config(_Strict, frozen=True, kw_only=True):
     server: ServerLimits = ServerLimits()
     rate_limits: RateLimits = RateLimits()
     holds: Holds = Holds()
+    billing: Billing = Billing()
     failover: Failover = Failover()
     circuit: Circuit = Circuit()
     catalog: Catalog = Catalog()

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.redis_wallet import RedisWallet
+from farebox.billing.spool import ChargeSpool, default_spool_dir
 from farebox.billing.wallet import MemoryWallet, Wallet
 from farebox.config import Config
 from farebox.directory import Directory, DirectoryRefresher
@@ -93,7 +94,8 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     if redis is not None:  # holds shared by every process and machine (docs/scale-out.md)
         wallet = RedisWallet(redis, repo, policy=config.holds.on_redis_failure,
                              owner_ttl=config.holds.owner_ttl)
-    ledger = LedgerWriter(repo, wallet)
+    spool = ChargeSpool(config.billing.spool_dir or default_spool_dir(config.database))
+    ledger = LedgerWriter(repo, wallet, spool)
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
     limiters = build_limiters(config, redis, clock)

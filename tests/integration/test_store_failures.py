@@ -1,5 +1,6 @@
 """PostgreSQL going down under a running gateway: requests that cannot be billed are refused
-with 503 and none is served unbilled; when it comes back, the gateway recovers by itself."""
+with 503 and none is served unbilled (one answered just before the outage is spooled and billed
+later: test_charges_durable.py); when it comes back, the gateway recovers by itself."""
 
 from __future__ import annotations
 
@@ -45,11 +46,13 @@ def test_postgres_down_refuses_then_recovers(own_postgres: PostgresServer, fake_
         served_before = len(fake_openai.requests)
         refused = 0
         for _ in range(5):
-            with pytest.raises(openai.APIStatusError) as failure:
-                client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}])
-            assert failure.value.status_code == 503
-            refused += 1
+            try:  # answered only if admitted before the poller saw the database down: then spooled
+                ok.append(client.chat.completions.create(model="m", messages=[{"role": "user", "content": "hi"}]).id)
+            except openai.APIStatusError as failure:
+                assert failure.status_code == 503
+                refused += 1
             time.sleep(0.3)
+        assert refused >= 4
         # Once the poller has seen the database down, requests stop at admission: no upstream spend.
         assert len(fake_openai.requests) - served_before < refused
         own_postgres.restart()
@@ -62,7 +65,7 @@ def test_postgres_down_refuses_then_recovers(own_postgres: PostgresServer, fake_
                 assert exc.status_code == 503 and time.monotonic() < deadline
                 time.sleep(0.2)
         charges = [r["request_id"] for r in gateway.ledger("carol") if r["kind"] == "charge"]
-        assert [f"chatcmpl-{r}" for r in charges] == ok  # exactly what was served, nothing else
+        assert sorted(f"chatcmpl-{r}" for r in charges) == sorted(ok)  # exactly what was served, nothing else
         assert all(row["ok"] for row in gateway.check())
     finally:
         gateway.stop()

@@ -7,6 +7,7 @@ import asyncio
 import typer
 
 from farebox.cli.common import ConfigOption, JsonOption, console, emit, err_console, get_config, with_operator
+from farebox.money import format_usd
 from farebox.storage.copy import CopyError, copy_database
 from farebox.storage.db import migrate
 
@@ -23,9 +24,15 @@ def db_migrate(config: str | None = ConfigOption) -> None:
 
 @db_app.command("check")
 def db_check(config: str | None = ConfigOption, as_json: bool = JsonOption) -> None:
-    """Prove balance == sum(ledger) for every account; exits 1 when any differs."""
+    """Prove balance == sum(ledger) for every account (exits 1 when any differs), and report
+    overruns: charges above their request's hold, which may take a balance below zero."""
     rows = with_operator(config, lambda op: op.check())
-    emit(rows, as_json, ["account_id", "account", "balance_usd", "ledger_usd", "ok"])
+    emit(rows, as_json, ["account_id", "account", "balance_usd", "ledger_usd", "ok", "overruns", "overrun_usd"])
+    overrun = [r for r in rows if r["overruns"]]
+    if overrun and not as_json:
+        count, total = sum(r["overruns"] for r in overrun), sum(r["overrun_nano"] for r in overrun)
+        err_console.print(f"[yellow]{count} overrun(s) totalling {format_usd(total)} on {len(overrun)} "
+                          f"account(s): {', '.join(r['account'] for r in overrun[:10])}[/yellow]")
     bad = [r for r in rows if not r["ok"]]
     if bad:
         err_console.print(f"[red]{len(bad)} account(s) out of balance[/red]")

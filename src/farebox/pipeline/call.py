@@ -28,6 +28,7 @@ class Call:
     first_byte: float | None = None
     model: CatalogModel | None = None  # the model that answered
     target: Target | None = None  # the deployment that answered
+    upstream: Target | None = None  # the deployment working on it now: sent, no answer yet
     attempts: list[dict[str, Any]] = field(default_factory=list)
     cost_nano: int | None = None
     prompt_tokens: int = 0

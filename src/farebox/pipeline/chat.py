@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from farebox.billing.ledger import LedgerWriter
+from farebox.billing.pricing import Usage
 from farebox.billing.wallet import Wallet
 from farebox.config import Config
 from farebox.directory import Principal
@@ -67,6 +68,9 @@ class ChatService:
         headers go into `headers`, which the handler puts on every answer."""
         if self.store_down():  # it could not be billed: refuse before spending upstream tokens
             raise ServiceUnavailable("Billing is temporarily unavailable; please retry shortly.")
+        if self.ledger.has_pending(principal.account_id):  # its balance is not known until they commit
+            raise ServiceUnavailable("An earlier charge on this account is still being recorded; "
+                                     "please retry shortly.")
         stream = bool(body.get("stream"))
         options = body.get("stream_options") or {}
         call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],
@@ -83,7 +87,12 @@ class ChatService:
     # -- non-streaming ------------------------------------------------------------------------
     async def complete(self, call: Call) -> JSON:
         try:
-            doc = await self._with_failover(call, lambda target, _: self.dispatcher.complete(target, call.body))
+            try:
+                doc = await self._with_failover(call, lambda target, _: self._sent(
+                    call, target, self.dispatcher.complete(target, call.body)))
+            except asyncio.CancelledError:
+                self._left_unanswered(call)
+                raise
             assert call.target is not None
             note_answering_model(call.target, doc.get("model"))
             normalize_completion(doc, id=call.completion_id, model=call.requested_model, created=call.created)
@@ -101,7 +110,11 @@ class ChatService:
     async def open_stream(self, call: Call) -> OpenStream:
         """Connect and read the first chunk, failing over while nothing was sent to the client."""
         try:
-            return await self._with_failover(call, lambda target, budget: self._first_chunk(target, call, budget))
+            return await self._with_failover(call, lambda target, budget: self._sent(
+                call, target, self._first_chunk(target, call, budget)))
+        except asyncio.CancelledError:
+            self._left_unanswered(call)
+            raise
         except BaseException:
             await release(self.wallet, call)
             raise
@@ -116,6 +129,31 @@ class ChatService:
         """The request's fields the deployment that answered never received (sorted), for the
         `x-farebox-dropped-params` header."""
         return [] if call.target is None else dropped_params(call.body, call.target)
+
+    @staticmethod
+    async def _sent(call: Call, target: Target, attempt: Awaitable[T]) -> T:
+        """One attempt, noting the deployment that has the request while it works on it."""
+        call.upstream = target
+        try:
+            result = await attempt
+        except asyncio.CancelledError:  # the client left: the deployment still has the request
+            raise
+        except BaseException:
+            call.upstream = None
+            raise
+        call.upstream = None
+        return result
+
+    def _left_unanswered(self, call: Call) -> None:
+        """The client left before the first byte. If a deployment already had the request, it
+        processed the prompt: charge that (`abandoned`); otherwise just give the hold back."""
+        target = call.upstream
+        model = next((m for m in call.candidates if target is not None and m.id == target.model_id), None)
+        if target is None or model is None or model.rates is None:
+            self._spawn(release(self.wallet, call))
+            return
+        call.model, call.target, call.settled = model, target, True  # settled: keep the hold for it
+        self._spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
         """The SSE frames for the client, one blob per upstream read (a batch of chunks). The
@@ -150,7 +188,7 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await opened.batches.aclose()
             if not finished and not call.settled:  # the client went away mid-stream
-                self._spawn(self._settle_abandoned(call, relay))
+                self._spawn(self._settle_abandoned(call, usage_or_count(call, relay.usage, relay.generated_text())))
 
     async def _end_after_failure(self, call: Call, relay: StreamRelay, exc: UpstreamError) -> bytes:
         """An upstream failure after the first byte: bill what was delivered, then an error event."""
@@ -161,8 +199,7 @@ class ChatService:
             await settle(self.ledger, self.wallet, call, usage, "stream_error")
         return relay.flush_held() + error_frame(exc) + DONE_FRAME
 
-    async def _settle_abandoned(self, call: Call, relay: StreamRelay) -> None:
-        usage = usage_or_count(call, relay.usage, relay.generated_text())
+    async def _settle_abandoned(self, call: Call, usage: Usage) -> None:
         try:
             await settle(self.ledger, self.wallet, call, usage, "abandoned")
         except ServiceUnavailable:

@@ -1,19 +1,22 @@
 """Settlement: the exact cost from the usage, one ledger row per request, committed (group
-commit) before the client sees the end of the response; then the hold is released."""
+commit) or spooled for a retry before the client sees the end of the response; the hold is
+released once the row is in the database. A cost above the hold is charged in full (an overrun,
+recorded and logged), never capped."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
-from farebox.billing.ledger import LedgerWriter
+from farebox.billing.ledger import Charge, LedgerWriter
 from farebox.billing.pricing import Usage
 from farebox.billing.wallet import Wallet
-from farebox.errors import InsufficientCredits, ServiceUnavailable
+from farebox.errors import ServiceUnavailable
 from farebox.money import format_usd
 from farebox.pipeline.call import Call
 from farebox.pipeline.reserve import release
@@ -46,12 +49,13 @@ def completion_text(doc: dict[str, Any]) -> str:
 
 
 async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage, outcome: str) -> int:
-    """Charge `usage` for the call; returns the amount charged. Raises ServiceUnavailable when the
-    charge cannot be recorded, so the response is withheld rather than served unbilled. The hold
-    is released exactly once, and only after the charge is committed (or has failed)."""
+    """Charge `usage` for the call, in full; returns the amount charged. Returns once the row is
+    committed or durably spooled for a retry (the response may then go out); raises
+    ServiceUnavailable only when it is neither (the row is still retried in memory). The hold is
+    released exactly once, after the row is in the database."""
     assert call.model is not None and call.model.rates is not None and call.target is not None
-    exact = call.model.rates.cost(usage)
-    cost = await cover(wallet, call, exact)
+    cost = call.model.rates.cost(usage)
+    overrun = await cover(wallet, call, cost)
     call.cost_nano, call.outcome, call.settled = cost, outcome, True
     call.prompt_tokens, call.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     row = {
@@ -64,54 +68,83 @@ async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage,
         "reasoning_tokens": usage.reasoning_tokens, "latency_ms": call.elapsed_ms(),
         "ttft_ms": call.elapsed_ms(call.first_byte) if call.first_byte else None, "outcome": outcome,
         "attempts": msgspec.json.encode(call.attempts).decode() if call.attempts else None,
-        "idempotency_key": None,
-        "note": None if cost == exact else f"capped at the available balance; exact cost {format_usd(exact)}",
+        "idempotency_key": None, "overrun_nano": overrun or None,
+        "note": f"overrun: exceeded the hold by {format_usd(overrun)}" if overrun else None,
     }
     try:
-        committed = ledger.submit(row)
+        charge = ledger.submit(row)
     except BaseException:
         await release(wallet, call)
         raise
     try:
-        await asyncio.shield(committed)
-    except asyncio.CancelledError:
-        # The client went away while the row was committing: it still commits, and the money stays
-        # held until then, so no other request can spend it in between.
-        committed.add_done_callback(lambda done: _release_after(done, wallet, call))
+        committed = await asyncio.shield(charge.recorded)
+    except asyncio.CancelledError:  # the client went away: the row is committed all the same
+        _release_when_committed(charge, wallet, call)
+        charge.recorded.add_done_callback(_retrieved)  # a spool failure is logged by the ledger
         raise
     except Exception as exc:
-        log.error("could not record the charge for %s: %s", call.request_id, exc)
-        call.outcome = "billing_failed"
+        _release_when_committed(charge, wallet, call)
+        log.error("could not record the charge for %s (kept in memory, retried): %s", call.request_id, exc)
+        call.outcome = "billing_pending"
+        raise ServiceUnavailable("Billing is temporarily unavailable; please retry.") from None
+    if committed:
         await release(wallet, call)
-        raise ServiceUnavailable("Billing is temporarily unavailable; the request was not charged. "
-                                 "Please retry.") from None
-    await release(wallet, call)
+    else:
+        _release_when_committed(charge, wallet, call)
+        call.outcome = f"{outcome}_pending"
     return cost
 
 
+@dataclass
+class Overruns:
+    """Charges above their hold since the process started (for metrics; each is also logged)."""
+
+    count: int = 0
+    nano: int = 0
+
+
+OVERRUNS = Overruns()
+
+
 async def cover(wallet: Wallet, call: Call, cost: int) -> int:
-    """What to charge: the exact cost, unless it exceeds the hold by more than the account's free
-    balance (the prompt estimate can be low). The hold grows to the charge first, so concurrent
-    settlements can never take the balance below zero."""
+    """Grow the hold to the cost as far as the account's free balance allows, and return what the
+    cost still exceeds it by: the overrun, charged all the same (never capped), so the balance
+    may go below zero by that much. Never raises: a wallet failure must not lose the charge."""
     if cost <= call.hold_nano:
-        return cost
-    balance, held = wallet.balance(call.principal.account_id)
-    extra = min(cost - call.hold_nano, max(balance - held, 0))
-    if extra:
-        try:
-            await wallet.reserve(call.principal.account_id, extra)
+        return 0
+    account_id = call.principal.account_id
+    try:
+        balance, held = wallet.balance(account_id)
+        extra = min(cost - call.hold_nano, max(balance - held, 0))
+        if extra:
+            await wallet.reserve(account_id, extra)
             call.hold_nano += extra
-        except InsufficientCredits:
-            pass
-    return min(cost, call.hold_nano)
+    except Exception as exc:  # 402 (raced by another settlement), or the shared wallet is down
+        log.warning("could not grow the hold of %s: %s", call.request_id, exc)
+    overrun = cost - call.hold_nano
+    if overrun > 0:
+        OVERRUNS.count += 1
+        OVERRUNS.nano += overrun
+        log.warning("overrun: request %s on account %s cost %s, %s above its hold; charged in full",
+                    call.request_id, call.principal.account_name, format_usd(cost), format_usd(overrun))
+    return max(overrun, 0)
 
 
 _releasing: set[asyncio.Task[None]] = set()  # strong references until they finish
 
 
-def _release_after(done: asyncio.Future[None], wallet: Wallet, call: Call) -> None:
-    if not done.cancelled() and done.exception() is not None:
-        log.error("could not record the charge for %s: %s", call.request_id, done.exception())
+def _release_when_committed(charge: Charge, wallet: Wallet, call: Call) -> None:
+    """The hold stays until the row is in the database (a retry may take a while), so nothing
+    else can spend that money in between."""
+    charge.committed.add_done_callback(lambda _: _release_later(wallet, call))
+
+
+def _retrieved(done: asyncio.Future[bool]) -> None:
+    if not done.cancelled():
+        done.exception()
+
+
+def _release_later(wallet: Wallet, call: Call) -> None:
     task = asyncio.ensure_future(release(wallet, call))
     _releasing.add(task)
     task.add_done_callback(_releasing.discard)

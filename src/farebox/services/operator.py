@@ -168,9 +168,11 @@ class Operator:
         return await usage_report(self.repo, account, held_nano)
 
     async def check(self) -> list[dict[str, Any]]:
+        """Per account: balance == sum(ledger) (`ok`), and its overruns (charges above their hold)."""
         return [{"account_id": r["id"], "account": r["name"], "balance_usd": nano_to_usd(r["balance_nano"]),
                  "ledger_usd": nano_to_usd(int(r["ledger_nano"])), "balance_nano": int(r["balance_nano"]),
-                 "ledger_nano": int(r["ledger_nano"]), "ok": r["ok"]}
+                 "ledger_nano": int(r["ledger_nano"]), "ok": r["ok"], "overruns": int(r["overruns"]),
+                 "overrun_usd": nano_to_usd(int(r["overrun_nano"])), "overrun_nano": int(r["overrun_nano"])}
                 for r in await self.repo.check_balances()]
 
 

@@ -145,11 +145,13 @@ class Repository:
         """Group commit: many request charges, one transaction. Returns each row's balance after."""
         return (await self.append_charges_marked(rows))[0]
 
-    async def append_charges_marked(self, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
-        """append_charges, also returning each changed account's (balance, balance_seq)."""
+    async def append_charges_marked(self, rows: Sequence[Row], *,
+                                    skip_existing: bool = False) -> tuple[list[int], dict[int, Mark]]:
+        """append_charges, also returning each changed account's (balance, balance_seq). With
+        `skip_existing`, a row whose request id is already in the ledger is a no-op (a retry)."""
         if self._writer is None:
             self._writer = ChargeWriter(self.engine, self.engine.url.render_as_string(hide_password=False))
-        return await self._writer.append(rows)
+        return await self._writer.append(rows, skip_existing)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -185,11 +187,16 @@ class Repository:
             return [dict(r._mapping) for r in await conn.execute(query)]
 
     async def check_balances(self) -> list[Row]:
-        """Every account with its balance and its ledger sum, and whether they agree."""
-        sums = (select(ledger.c.account_id, func.coalesce(func.sum(ledger.c.amount_nano), 0).label("total"))
+        """Every account with its balance and its ledger sum, whether they agree, and its overruns
+        (charges above their hold: count and sum)."""
+        sums = (select(ledger.c.account_id, func.coalesce(func.sum(ledger.c.amount_nano), 0).label("total"),
+                       func.count(ledger.c.overrun_nano).label("overruns"),
+                       func.coalesce(func.sum(ledger.c.overrun_nano), 0).label("overrun_nano"))
                 .group_by(ledger.c.account_id).subquery())
         query = (select(accounts.c.id, accounts.c.name, accounts.c.balance_nano,
-                        func.coalesce(sums.c.total, 0).label("ledger_nano"))
+                        func.coalesce(sums.c.total, 0).label("ledger_nano"),
+                        func.coalesce(sums.c.overruns, 0).label("overruns"),
+                        func.coalesce(sums.c.overrun_nano, 0).label("overrun_nano"))
                  .select_from(accounts.outerjoin(sums, sums.c.account_id == accounts.c.id))
                  .order_by(accounts.c.id))
         async with self.engine.connect() as conn:

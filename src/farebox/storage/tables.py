@@ -88,6 +88,8 @@ ledger = Table(
     Column("outcome", String(32), nullable=True),  # ok | abandoned | stream_error
     Column("attempts", Text, nullable=True),  # JSON list of failed attempts before the answer
     Column("note", Text, nullable=True),
+    # A charge above its request's hold (the backstop, docs/billing.md): by how much. NULL otherwise.
+    Column("overrun_nano", BigInteger, nullable=True),
     Index("ix_ledger_account_time", "account_id", "created_at"),
 )
 

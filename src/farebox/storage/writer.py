@@ -27,7 +27,9 @@ from farebox.storage.db import is_sqlite, sqlite_pragmas
 
 log = logging.getLogger("farebox.ledger")
 LOOP_BUSY_TIMEOUT_MS = 2  # how long the loop itself may wait for another writer's lock
-THREAD_BUSY_TIMEOUT_S = 30.0
+# How long a commit waits for another process's write lock before it fails: the charge is then
+# spooled and retried (billing/ledger.py), so the client is not kept waiting behind the lock.
+THREAD_BUSY_TIMEOUT_S = 5.0
 CHECKPOINT_EVERY_S = 1.0  # at most this long between background checkpoints while charges flow
 
 
@@ -44,22 +46,22 @@ class ChargeWriter:
             self._path = make_url(url).database or ":memory:"
             self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="farebox-ledger")
 
-    async def append(self, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+    async def append(self, rows: Sequence[Row], skip_existing: bool = False) -> tuple[list[int], dict[int, Mark]]:
         if self._thread is None:
             async with self.engine.connect() as conn:
                 raw = await conn.get_raw_connection()
-                return await charges.append_asyncpg(raw.driver_connection, rows)
+                return await charges.append_asyncpg(raw.driver_connection, rows, skip_existing)
         loop = asyncio.get_running_loop()
         if self._loop_db is None:
             self._loop_db = self._connect(LOOP_BUSY_TIMEOUT_MS / 1000)
             self._loop_db.execute("PRAGMA wal_autocheckpoint=0")
         try:
-            result = charges.append_sqlite(self._loop_db, rows)
+            result = charges.append_sqlite(self._loop_db, rows, skip_existing)
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
             # Another process is writing: wait for it off the loop.
-            result = await loop.run_in_executor(self._thread, self._append_waiting, rows)
+            result = await loop.run_in_executor(self._thread, self._append_waiting, rows, skip_existing)
         if not self._checkpointing and loop.time() >= self._checkpoint_due:
             self._checkpointing = True
             self._checkpoint_due = loop.time() + CHECKPOINT_EVERY_S
@@ -84,10 +86,10 @@ class ChargeWriter:
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         return db
 
-    def _append_waiting(self, rows: Sequence[Row]) -> tuple[list[int], dict[int, Mark]]:
+    def _append_waiting(self, rows: Sequence[Row], skip_existing: bool) -> tuple[list[int], dict[int, Mark]]:
         if self._thread_db is None:
             self._thread_db = self._connect(THREAD_BUSY_TIMEOUT_S)
-        return charges.append_sqlite(self._thread_db, rows)
+        return charges.append_sqlite(self._thread_db, rows, skip_existing)
 
     def close(self) -> None:
         if self._loop_db is not None:

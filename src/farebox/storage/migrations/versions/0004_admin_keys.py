@@ -1,14 +1,14 @@
 """admin_keys: operator keys stored as SHA-256, like customer keys (the embedded default makes
 one on first start and prints it once).
 
-Revision ID: 0003
+Revision ID: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
