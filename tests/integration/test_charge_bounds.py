@@ -20,7 +20,7 @@ from tests.support.gateway import TIERS, Gateway
 from tests.support.processes import cli
 from tests.support.waiting import wait_for
 
-# The hold is prompt estimate x $1/1M + 100 tokens x $1/1M; the upstream may report more.
+# The hold is the prompt bound x $1/1M + 100 tokens x $1/1M; the upstream may report more.
 CONFIG = """
 providers:
   up: {kind: openai, base_url: "%s"}
@@ -41,16 +41,24 @@ def gateway(fake_openai: FakeOpenAI, make_gateway: Callable[[str], Gateway]) -> 
     return make_gateway(CONFIG % fake_openai.base_url)
 
 
-def hold_of(gateway: Gateway, prompt: str) -> int:
+def hold_of(prompt: str) -> int:
     """The hold the gateway takes for one `meter` request with `prompt` and MAX_TOKENS."""
     needs = request_needs({"model": "meter", "messages": [{"role": "user", "content": prompt}],
                            "max_tokens": MAX_TOKENS})
-    return (needs.prompt_tokens + MAX_TOKENS) * 1000
+    return (max(needs.prompt_upper, needs.prompt_tokens) + MAX_TOKENS) * 1000  # the prompt bound
+
+
+def estimate_of(prompt: str) -> int:
+    return request_needs({"model": "meter", "messages": [{"role": "user", "content": prompt}]}).prompt_tokens
+
+
+# More output than the hold of a PROMPT request covers, prompt bound included.
+OVER_THE_HOLD = hold_of(PROMPT) // 1000 + 50
 
 
 def test_cost_above_the_hold_is_charged_in_full_and_refuses_the_next_request(
         gateway: Gateway, fake_openai: FakeOpenAI, tmp_path: Path) -> None:
-    hold = hold_of(gateway, PROMPT)
+    hold = hold_of(PROMPT)
     # The upstream reports 50 more output tokens than the hold allowed for; no credit to spare.
     fake_openai.default = Script(prompt_tokens=hold // 1000 - MAX_TOKENS, completion_tokens=MAX_TOKENS + 50)
     key = gateway.account("tight", "pro", f"{hold / 1e9:.9f}")
@@ -84,13 +92,14 @@ def test_cost_above_the_hold_is_charged_in_full_and_refuses_the_next_request(
 
 
 def test_cost_above_the_hold_with_credit_to_spare_is_no_overrun(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
-    fake_openai.default = Script(prompt_tokens=1, completion_tokens=MAX_TOKENS + 50)
+    fake_openai.default = Script(prompt_tokens=1, completion_tokens=OVER_THE_HOLD)
     key = gateway.account("roomy", "pro", "1")
     gateway.client(key).chat.completions.create(model="meter", messages=[{"role": "user", "content": PROMPT}],
                                                 max_tokens=MAX_TOKENS)
     charge = gateway.charges("roomy")[0]
-    assert charge["amount_nano"] == -151_000 and charge["overrun_nano"] is None and charge["note"] is None
-    assert wallet(gateway, "roomy") == (1_000_000_000 - 151_000, 0)
+    cost = (1 + OVER_THE_HOLD) * 1000
+    assert charge["amount_nano"] == -cost and charge["overrun_nano"] is None and charge["note"] is None
+    assert wallet(gateway, "roomy") == (1_000_000_000 - cost, 0)
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -106,7 +115,7 @@ def test_client_gone_before_the_first_byte_pays_for_the_prompt(gateway: Gateway,
     wait_for(lambda: len(gateway.charges("leaver")) == 1, what="the abandoned request's charge")
     gateway.wait_idle()
     charge = gateway.charges("leaver")[0]
-    prompt_tokens = hold_of(gateway, prompt) // 1000 - MAX_TOKENS
+    prompt_tokens = estimate_of(prompt)  # the calibrated estimate: no upstream count exists
     assert charge["outcome"] == "abandoned" and charge["prompt_tokens"] == prompt_tokens > 10_000
     assert charge["completion_tokens"] == 0 and charge["amount_nano"] == -prompt_tokens * 1000
     assert charge["overrun_nano"] is None
@@ -118,7 +127,7 @@ def test_a_wallet_failure_at_settlement_loses_no_charge(gateway: Gateway, fake_o
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # The hold must grow at settlement (usage above it) and the shared wallet fails right then
     # (Redis down, closed policy): the charge is recorded all the same, as an overrun.
-    fake_openai.default = Script(prompt_tokens=1, completion_tokens=MAX_TOKENS + 50)
+    fake_openai.default = Script(prompt_tokens=1, completion_tokens=OVER_THE_HOLD)
     key = gateway.account("frozen", "pro", "1")
     wallet_ = gateway.runtime.wallet
     admit = wallet_.reserve
@@ -135,5 +144,6 @@ def test_a_wallet_failure_at_settlement_loses_no_charge(gateway: Gateway, fake_o
                                                 max_tokens=MAX_TOKENS)
     assert len(calls) == 2
     charge = gateway.charges("frozen")[0]
-    assert charge["amount_nano"] == -151_000 and charge["overrun_nano"] == 151_000 - calls[0]
-    assert wallet(gateway, "frozen") == (1_000_000_000 - 151_000, 0)
+    cost = (1 + OVER_THE_HOLD) * 1000
+    assert charge["amount_nano"] == -cost and charge["overrun_nano"] == cost - calls[0]
+    assert wallet(gateway, "frozen") == (1_000_000_000 - cost, 0)
