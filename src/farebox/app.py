@@ -8,6 +8,7 @@ from aiohttp import web
 
 from farebox.api import health
 from farebox.api.admin import routes as admin_routes
+from farebox.api.drain import InFlight
 from farebox.api.middleware import envelope_middleware
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
@@ -17,8 +18,9 @@ from farebox.runtime import Runtime, build_runtime
 
 def create_app(config: Config, *, runtime: Runtime | None = None, source: str = "config") -> web.Application:
     rt = runtime or build_runtime(config, source=source)
-    app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.max_body_bytes,
-                          handler_args={"max_field_size": 16384})
+    in_flight = InFlight(config.listen.shutdown_grace_s)  # outermost: it sees every request
+    app = web.Application(middlewares=[in_flight.middleware, envelope_middleware],
+                          client_max_size=config.limits.max_body_bytes, handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
@@ -35,5 +37,8 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
         yield
         await rt.stop()
 
+    # On stop: sockets closed, then in-flight requests drained (cancelled after the grace), then
+    # the runtime stops (it waits for their settlements and commits the ledger).
+    app.on_shutdown.append(in_flight.on_shutdown)
     app.cleanup_ctx.append(lifecycle)
     return app
