@@ -94,6 +94,13 @@ def test_sigterm_stops_every_worker(config: Path, tmp_path: Path) -> None:
     assert all(gone(pid) for pid in workers)
 
 
+def test_workers_stop_when_the_supervisor_is_killed(config: Path, tmp_path: Path) -> None:
+    gateway = GatewayProcess(config, tmp_path / "gw.log", "--workers", "2").wait_ready()
+    workers = wait_children(gateway.process.pid, 2)
+    gateway.kill()  # SIGKILL: no forwarding; the workers notice on their own
+    assert all(gone(pid) for pid in workers)
+
+
 def serving(gateway: GatewayProcess, timeout: float = 60) -> GatewayProcess:
     """Wait for the "serving on" line: every worker listens."""
     wait_for(lambda: "serving on" in gateway.log.read_text(), timeout, "serving on")

@@ -17,7 +17,7 @@ from aiohttp import web
 
 from farebox.app import create_app
 from farebox.cli.common import ConfigOption, err_console, get_config
-from farebox.cli.supervisor import LISTENING, Policy, Supervisor
+from farebox.cli.supervisor import LISTENING, Policy, Supervisor, stop_with_supervisor
 from farebox.config import Config
 from farebox.logs import flush_logs, setup_logging
 from farebox.services.demo import ensure_demo_account
@@ -99,6 +99,7 @@ def run_worker(cfg: Config, source: str, host: str, port: int, pipe: Connection 
 
 def worker_process(cfg: Config, source: str, host: str, port: int, pipe: Connection) -> None:
     """A supervised worker's entry point: its return code becomes the process's exit code."""
+    stop_with_supervisor()
     sys.exit(run_worker(cfg, source, host, port, pipe))
 
 

@@ -5,6 +5,8 @@ drain before it exits. Modelled on uvicorn's multiprocess supervisor."""
 from __future__ import annotations
 
 import collections
+import contextlib
+import ctypes
 import logging
 import multiprocessing.connection
 import os
@@ -21,6 +23,8 @@ log = logging.getLogger("farebox")
 
 # What a worker sends up its pipe: LISTENING once its socket accepts, or an error line.
 LISTENING = "listening"
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 # A worker gets the pipe's sending end; the factory builds the (unstarted) process.
 WorkerFactory = Callable[[Connection], BaseProcess]
@@ -163,6 +167,16 @@ class Supervisor:
         for slot in self.slots:
             slot.pipe.close()
         return 1 if killed else 0
+
+
+def stop_with_supervisor() -> None:
+    """In a worker: SIGTERM (so a drain) when the supervisor dies, even by SIGKILL, rather than
+    serving on as an orphan nobody stops. Linux's PR_SET_PDEATHSIG; elsewhere a no-op."""
+    parent = multiprocessing.parent_process()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if parent is not None and os.getppid() != parent.pid:  # it died before the prctl
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _poll(pipe: Connection) -> bool:
