@@ -56,7 +56,7 @@ def main() -> None:
     parser.add_argument("--first-byte-ms", type=float, default=50.0)
     parser.add_argument("--chunk-ms", type=float, default=20.0)
     args = parser.parse_args()
-    app = web.Application()
+    app = web.Application(client_max_size=64 * 1024 * 1024)  # a gateway may forward large bodies
     app[FIRST_BYTE] = args.first_byte_ms / 1000
     app[CHUNK_GAP] = args.chunk_ms / 1000
     app.router.add_post("/v1/chat/completions", chat)

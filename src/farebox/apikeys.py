@@ -15,8 +15,16 @@ def new_key() -> str:
     return "sk-" + "".join(secrets.choice(ALPHABET) for _ in range(KEY_LENGTH - 3))
 
 
+ADMIN_KEY_PREFIX = "fbadmin-"
+
+
+def new_admin_key() -> str:
+    """An operator key made by farebox: `fbadmin-` plus 45 random base62 characters."""
+    return ADMIN_KEY_PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(45))
+
+
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def visible_prefix(key: str) -> str:

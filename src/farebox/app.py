@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -9,9 +10,10 @@ from aiohttp import web
 from farebox.api import health
 from farebox.api.admin import routes as admin_routes
 from farebox.api.drain import InFlight
-from farebox.api.middleware import envelope_middleware
+from farebox.api.middleware import envelope_middleware, plain_server_header
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
+from farebox.api.v1.chat_body import LARGE_BODIES
 from farebox.config import Config
 from farebox.runtime import Runtime, build_runtime
 
@@ -20,8 +22,11 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     rt = runtime or build_runtime(config, source=source)
     in_flight = InFlight(config.listen.shutdown_grace_s)  # outermost: it sees every request
     app = web.Application(middlewares=[in_flight.middleware, envelope_middleware],
-                          client_max_size=config.limits.max_body_bytes, handler_args={"max_field_size": 16384})
+                          client_max_size=config.limits.read_limit(config.models),
+                          handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
+    app[LARGE_BODIES] = asyncio.Semaphore(1)
+    app.on_response_prepare.append(plain_server_header)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model:.+}", models.get_model)

@@ -50,7 +50,10 @@ class Timeouts(_Strict, frozen=True, kw_only=True):
     connect: float = 10.0
     first_byte: float = 120.0
     idle: float = 120.0
-    total: float = 1800.0
+    total: float = 1800.0  # a stream, from the request to its last byte
+    # A non-streaming request: the upstream answers only once it has generated everything, and
+    # until then the request holds its credit hold and a connection (OpenAI's SDKs wait 600 s).
+    total_json: float = 600.0
 
 
 class ProviderConfig(_Strict, frozen=True, kw_only=True):
@@ -99,12 +102,35 @@ class ModelConfig(_Strict, frozen=True, kw_only=True):
     owned_by: str | None = None
     modalities: Modalities | None = None
     description: str | None = None
+    max_body_bytes: int | None = None  # above `limits.max_body_bytes` for this model (vision: images)
 
 
 class Limits(_Strict, frozen=True, kw_only=True):
-    max_body_bytes: int = 20 * 1024 * 1024
+    """Bounds on one request's body: the work a request can cost before any check of the caller's
+    balance stays small (docs/security.md)."""
+
+    max_body_bytes: int = 4 * 1024 * 1024  # a model may raise it for itself
     client_timeout: float = 30.0  # a client stalling while sending a request is cut off after this
     max_json_depth: int = 64
+    max_messages: int = 2048
+    max_content_parts: int = 4096  # across all messages
+
+    def read_limit(self, models: dict[str, ModelConfig]) -> int:
+        """The most any request may send: the largest of the global and per-model limits."""
+        return max([self.max_body_bytes, *(m.max_body_bytes or 0 for m in models.values())])
+
+    def body_limit(self, models: dict[str, ModelConfig], model: object) -> int:
+        config = models.get(model) if isinstance(model, str) else None
+        return (config.max_body_bytes if config and config.max_body_bytes else None) or self.max_body_bytes
+
+
+class ServerLimits(_Strict, frozen=True, kw_only=True):
+    """What one client may take of a gateway process's connections (docs/security.md)."""
+
+    header_timeout: float = 30.0  # a connection must deliver a whole request's headers within this
+    keepalive_timeout: float = 30.0  # an idle keep-alive connection is closed after this
+    max_connections: int = 10_000  # per process; the next one is answered 503 and closed
+    max_connections_per_address: int = 1_000  # per client address; 0 = no cap (behind a proxy)
 
 
 class RateLimits(_Strict, frozen=True, kw_only=True):
@@ -147,6 +173,7 @@ class Config(_Strict, frozen=True, kw_only=True):
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
     limits: Limits = Limits()
+    server: ServerLimits = ServerLimits()
     rate_limits: RateLimits = RateLimits()
     holds: Holds = Holds()
     failover: Failover = Failover()
@@ -161,6 +188,7 @@ class ConfigError(Exception):
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 DEFAULT_CONFIG = "default.yaml"
+BUILT_IN = "<built-in default>"  # the source name of the embedded default config
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Config, str]:
@@ -168,7 +196,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> tuple[Config, str
     path = path or os.environ.get("FAREBOX_CONFIG") or None
     if path is None:
         text = resources.files("farebox").joinpath(DEFAULT_CONFIG).read_text()
-        return parse_config(text, "<built-in default>"), "<built-in default>"
+        return parse_config(text, BUILT_IN), BUILT_IN
     try:
         text = Path(path).read_text()
     except OSError as exc:

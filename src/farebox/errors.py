@@ -6,6 +6,15 @@ Every error farebox returns is rendered from a GatewayError by `api/` as the Ope
 
 from __future__ import annotations
 
+SHOWN_CHARS = 200  # how much of a client's value an error message or a log line repeats
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """A client-supplied value as it may appear in a message or a log line: cut to `limit`
+    characters, so a 2 MB model name never comes back as a 2 MB error."""
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
 
 class GatewayError(Exception):
     status = 500
@@ -67,6 +76,10 @@ class MethodNotAllowed(GatewayError):
 
 class ConflictError(GatewayError):
     status, type, code = 409, "invalid_request_error", "conflict"
+
+
+class RequestTimeout(GatewayError):
+    status, type, code = 408, "invalid_request_error", "request_timeout"
 
 
 class RequestTooLarge(GatewayError):

@@ -58,7 +58,7 @@ class FakeOpenAI:
         self.models_doc: dict[str, Any] | None = None  # e.g. an OpenRouter-shaped list with pricing
         self.models_status = 200
         self.models_headers: list[dict[str, str]] = []
-        app = web.Application()
+        app = web.Application(client_max_size=64 * 1024 * 1024)  # takes what a gateway forwards
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
         self.server = ThreadedServer(app)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openai
 
+from farebox.api.server import GatewayRunner
 from farebox.app import create_app
 from farebox.config import parse_config
 from farebox.runtime import Runtime, build_runtime
@@ -38,7 +40,8 @@ class Gateway:
         self.config = parse_config(config_text, "test config")
         migrate(self.config.database)
         self.runtime: Runtime = build_runtime(self.config, admin_key="admin-test-key", clock=clock)
-        self.server = ThreadedServer(create_app(self.config, runtime=self.runtime))
+        self.server = ThreadedServer(create_app(self.config, runtime=self.runtime),
+                                     make_runner=functools.partial(GatewayRunner, config=self.config))
 
     @property
     def base_url(self) -> str:

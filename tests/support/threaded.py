@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -14,8 +14,11 @@ T = TypeVar("T")
 
 
 class ThreadedServer:
-    def __init__(self, app: web.Application, port: int = 0) -> None:
+    def __init__(self, app: web.Application, port: int = 0,
+                 make_runner: Callable[..., web.AppRunner] = web.AppRunner) -> None:
+        """`make_runner(app, **kwargs)`: the runner class, e.g. farebox's GatewayRunner."""
         self.app = app
+        self.make_runner = make_runner
         self.requested_port = port
         self.port = 0
         self.loop = asyncio.new_event_loop()
@@ -32,7 +35,7 @@ class ThreadedServer:
         return self
 
     async def _start(self) -> None:
-        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        self._runner = self.make_runner(self.app, handler_cancellation=True, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.requested_port, reuse_address=True)
         await site.start()

@@ -20,6 +20,7 @@ from farebox.errors import (
     MethodNotAllowed,
     NotFound,
     RequestTooLarge,
+    shown,
 )
 
 log = logging.getLogger("farebox.api")
@@ -62,6 +63,11 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
     return response
 
 
+async def plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
+    """No `Server: Python/3.x aiohttp/3.y` banner: versions only help an attacker."""
+    response.headers["Server"] = "farebox"
+
+
 def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
     if exc.status == 404:
         return NotFound(f"Unknown route: {request.method} {request.path}.")
@@ -69,6 +75,4 @@ def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:
         return MethodNotAllowed(f"Method {request.method} is not allowed on {request.path}.")
     if exc.status == 413:
         return RequestTooLarge("The request body is too large.")
-    error = InvalidRequest(exc.reason or "Bad request.")
-    error.status = exc.status if 400 <= exc.status < 500 else 400
-    return error
+    return InvalidRequest(shown(exc.reason or "Bad request."))

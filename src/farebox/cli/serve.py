@@ -15,12 +15,14 @@ from multiprocessing.connection import Connection
 import typer
 from aiohttp import web
 
+from farebox.api.admin.common import MIN_ADMIN_KEY_CHARS
+from farebox.api.server import GatewayRunner
 from farebox.app import create_app
 from farebox.cli.common import ConfigOption, err_console, get_config
 from farebox.cli.supervisor import LISTENING, Policy, Supervisor, stop_with_supervisor
-from farebox.config import Config
+from farebox.config import BUILT_IN, Config
 from farebox.logs import flush_logs, setup_logging
-from farebox.services.demo import ensure_demo_account
+from farebox.services.demo import ensure_demo
 from farebox.storage.db import migrate
 
 
@@ -29,7 +31,8 @@ def serve(config: str | None = ConfigOption,
           port: int | None = typer.Option(None, "--port", "-p", help="Port (default: config listen.port)."),
           workers: int = typer.Option(1, "--workers", "-w", min=1, help="Processes sharing the port."),
           demo: bool = typer.Option(True, "--demo/--no-demo",
-                                    help="On an empty database, create a demo account and print its key."),
+                                    help="Built-in default only: on an empty database, create a demo account "
+                                         "and an admin key, and print them."),
           ) -> None:
     """Run the gateway."""
     cfg, source = get_config(config)
@@ -40,11 +43,18 @@ def serve(config: str | None = ConfigOption,
         err_console.print("[red]--workers > 1 needs `redis:` in the config[/red] (credit holds and rate "
                           "limits must be shared between processes); run one worker, or configure Redis.")
         raise typer.Exit(2)
+    admin_key = cfg.admin_key or os.environ.get("FAREBOX_ADMIN_KEY")
+    if admin_key and len(admin_key) < MIN_ADMIN_KEY_CHARS:
+        err_console.print(f"[red]the admin key is too short:[/red] use at least {MIN_ADMIN_KEY_CHARS} characters "
+                          "(e.g. `openssl rand -hex 24`), or `farebox admin-keys create`.")
+        raise typer.Exit(2)
     migrate(cfg.database)
-    if demo:
-        key = asyncio.run(ensure_demo_account(cfg))
-        if key:
-            print(f"demo key: {key}", flush=True)
+    if demo and source == BUILT_IN:
+        made = asyncio.run(ensure_demo(cfg, admin_configured=bool(admin_key)))
+        if made.customer:
+            print(f"demo key: {made.customer}", flush=True)
+        if made.admin:
+            print(f"admin key: {made.admin}", flush=True)
     host = host or cfg.listen.host
     port = port or cfg.listen.port
     serving = f"farebox serving on http://{host}:{port} ({source}, {workers} worker(s))"
@@ -89,7 +99,7 @@ def run_worker(cfg: Config, source: str, host: str, port: int, pipe: Connection 
             print(message, file=sys.stderr, flush=True)
 
     try:
-        code = asyncio.run(_serve(app, host, port, reuse_port=pipe is not None, report=report))
+        code = asyncio.run(_serve(app, cfg, host, port, reuse_port=pipe is not None, report=report))
     finally:
         flush_logs()  # access lines still buffered (worker processes skip the atexit flush)
     if code == 0:
@@ -103,7 +113,7 @@ def worker_process(cfg: Config, source: str, host: str, port: int, pipe: Connect
     sys.exit(run_worker(cfg, source, host, port, pipe))
 
 
-async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool,
+async def _serve(app: web.Application, cfg: Config, host: str, port: int, *, reuse_port: bool,
                  report: Callable[[str], None]) -> int:
     """Listen, then serve until SIGTERM/SIGINT; the app's on_shutdown drains (api/drain.py)."""
     stop = asyncio.Event()
@@ -111,7 +121,7 @@ async def _serve(app: web.Application, host: str, port: int, *, reuse_port: bool
     for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal (systemd and the supervisor
         loop.add_signal_handler(signum, stop.set)  # both send one) must not cut the drain short
     # After our drain nothing is in flight: aiohttp's own timeout only bounds closing sockets.
-    runner = web.AppRunner(app, access_log=None, handler_cancellation=True, shutdown_timeout=2)
+    runner = GatewayRunner(app, cfg, access_log=None, handler_cancellation=True, shutdown_timeout=2)
     await runner.setup()
     try:
         try:

@@ -21,4 +21,6 @@ def authenticate(directory: Directory, authorization: str | None) -> Principal:
 
 
 def _redact(key: str) -> str:
-    return key[:6] + "*" * 4 + key[-4:] if len(key) > 12 else "****"
+    """Enough of a mistyped customer key to recognise it; nothing of anything else (an admin key
+    sent here by mistake, a password, bytes that are no key at all)."""
+    return key[:6] + "*" * 4 + key[-4:] if looks_like_key(key) else "****"

@@ -33,7 +33,7 @@ from farebox.protocol.sse import DONE_FRAME
 from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError
 from farebox.routing.catalog import Catalog, CatalogModel
 from farebox.routing.health import Health
-from farebox.routing.needs import request_needs
+from farebox.routing.needs import Needs, request_needs
 
 log = logging.getLogger("farebox.chat")
 T = TypeVar("T")
@@ -60,7 +60,7 @@ class ChatService:
         self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
 
     async def admit(self, principal: Principal, body: JSON, request_id: str,
-                    headers: dict[str, str] | None = None) -> Call:
+                    headers: dict[str, str] | None = None, *, needs: Needs | None = None) -> Call:
         """Resolve, token-limit and reserve: everything that may refuse the request up front (the
         request count was checked by the handler, right after authentication). The token limit's
         headers go into `headers`, which the handler puts on every answer."""
@@ -70,7 +70,7 @@ class ChatService:
         options = body.get("stream_options") or {}
         call = Call(request_id=request_id, principal=principal, body=body, requested_model=body["model"],
                     stream=stream, include_usage=bool(options.get("include_usage")),
-                    needs=request_needs(body))
+                    needs=needs or request_needs(body))
         call.candidates = resolve(self.catalog, self.health, principal, call.requested_model, call.needs)
         first = call.candidates[0]
         check_context(call, first)

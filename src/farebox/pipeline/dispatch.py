@@ -119,7 +119,7 @@ class Dispatcher:
         timeout = self._timeouts.get(key)
         if timeout is None:
             limits = target.provider.timeouts
-            timeout = aiohttp.ClientTimeout(total=limits.total if whole else None, connect=limits.connect)
+            timeout = aiohttp.ClientTimeout(total=limits.total_json if whole else None, connect=limits.connect)
             self._timeouts[key] = timeout
         return timeout
 

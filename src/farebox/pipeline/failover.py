@@ -28,6 +28,7 @@ from farebox.errors import ModelUnavailable, UpstreamFailed
 from farebox.pipeline.call import Call
 from farebox.pipeline.route import ordered_targets
 from farebox.providers.base import Target, UpstreamError
+from farebox.providers.errors import public_message
 from farebox.routing.catalog import CatalogModel
 from farebox.routing.health import OPEN, Health
 
@@ -156,8 +157,8 @@ class _Run:
                                    "ms": round((time.perf_counter() - started) * 1000, 1)})
         if not exc.retryable:  # the request's fault: the deployment answered, so it is healthy
             self.health.record_success(deployment)
-            raise UpstreamFailed(exc.message, status=exc.status, code=exc.code, type=exc.type,
-                                 param=exc.param) from None
+            raise UpstreamFailed(public_message(exc.message, context=deployment), status=exc.status,
+                                 code=exc.code, type=exc.type, param=exc.param) from None
         self.health.record_failure(deployment)
         if exc.retry_after:
             self.hints.append(exc.retry_after)

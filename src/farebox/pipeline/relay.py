@@ -12,6 +12,7 @@ from farebox.protocol.openai import chunk_head, normalize_chunk
 from farebox.protocol.sse import encode_data
 from farebox.protocol.text_chunk import TextChunk, head_bytes
 from farebox.providers.base import StreamChunk, UpstreamError
+from farebox.providers.errors import public_message
 
 _encoder = msgspec.json.Encoder()
 _encode = _encoder.encode
@@ -106,6 +107,7 @@ def _collect(delta: dict[str, Any], generated: list[str]) -> None:
 
 def error_frame(error: UpstreamError | Any) -> bytes:
     """An OpenAI-style error event for a failure after the first byte."""
-    body = {"error": {"message": getattr(error, "message", str(error)), "type": getattr(error, "type", "api_error"),
+    message = public_message(getattr(error, "message", str(error)), context="mid-stream")
+    body = {"error": {"message": message, "type": getattr(error, "type", "api_error"),
                       "param": None, "code": getattr(error, "code", "upstream_error")}}
     return encode_data(_encode(body))

@@ -13,10 +13,19 @@ def worst_case_cost(call: Call, model: CatalogModel) -> int:
     if model.rates is None:
         raise ServiceUnavailable(f"No price is known yet for `{model.id}`; try again shortly.")
     output = call.needs.output_for(model.config.max_output)
-    return model.rates.estimate(call.needs.prompt_tokens, output)
+    return model.rates.estimate(prompt_bound(call), output)
+
+
+def prompt_bound(call: Call) -> int:
+    # The bound no text can steer low (farebox.tokens), not the calibrated estimate.
+    return max(call.needs.prompt_upper, call.needs.prompt_tokens)
 
 
 def check_context(call: Call, model: CatalogModel) -> None:
+    """On the calibrated estimate, as smart-route's filter is: the bound runs ~4x above ordinary
+    text and would refuse honest long prompts. A text crafted to fool the estimate gets past
+    this check, and is then refused by the upstream or served and charged in full (the hold is
+    on the bound)."""
     if call.needs.prompt_tokens > model.config.context:
         raise ContextLengthExceeded(
             f"This model's maximum context length is {model.config.context} tokens; your messages are "

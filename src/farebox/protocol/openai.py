@@ -7,7 +7,7 @@ coercion), but forwarded from the client's own decoded dict, so unknown extra fi
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -80,8 +80,13 @@ class StreamOptions(_Open, kw_only=True):
     include_usage: bool | None = None
 
 
+# Free strings a client sends and farebox may repeat (in errors, logs, the ledger) are bounded.
+ModelName = Annotated[str, msgspec.Meta(max_length=256)]
+ShortText = Annotated[str, msgspec.Meta(max_length=256)]
+
+
 class ChatRequest(_Open, kw_only=True):
-    model: str
+    model: ModelName
     messages: list[Message]
     stream: bool | None = None
     stream_options: StreamOptions | None = None
@@ -105,8 +110,8 @@ class ChatRequest(_Open, kw_only=True):
     min_p: float | None = None
     repetition_penalty: float | None = None
     reasoning_effort: str | None = None
-    prompt_cache_key: str | None = None
-    user: str | None = None
+    prompt_cache_key: ShortText | None = None
+    user: ShortText | None = None
     chat_template_kwargs: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
 

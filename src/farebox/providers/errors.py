@@ -2,7 +2,39 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from farebox.providers.base import UpstreamError, parse_retry_after, retryable_status
+
+log = logging.getLogger("farebox.upstream")
+
+PUBLIC_MESSAGE_CHARS = 500
+# What an upstream's error text may reveal about the operator's network: addresses and paths.
+_REDACTIONS = (
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s\"'<>]+", re.IGNORECASE), "<url>"),
+    (re.compile(r"\[[0-9a-f:.]+\](?::\d{1,5})?|\b(?:[0-9a-f]{1,4}:){7}[0-9a-f]{1,4}\b"
+                r"|\b(?:[0-9a-f]{1,4}:)+:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4})*)?", re.IGNORECASE), "<address>"),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}(?::\d{1,5})?\b"), "<address>"),
+    (re.compile(r"\b(?:[a-z0-9-]+\.)*(?:localhost|[a-z0-9-]+\.(?:internal|local|lan|corp|intra|home|svc))"
+                r"(?::\d{1,5})?\b", re.IGNORECASE), "<host>"),
+    (re.compile(r"\b(?:[a-z0-9-]+\.)+[a-z]{2,}:\d{1,5}\b", re.IGNORECASE), "<host>"),
+    (re.compile(r"(?<![\w.<])(?:/[\w.@+-]+){2,}/?"), "<path>"),
+    (re.compile(r"\b[a-z]:\\[^\s\"']+", re.IGNORECASE), "<path>"),
+)
+
+
+def public_message(message: str, *, context: str = "") -> str:
+    """An upstream's error text as the client may see it: its meaning kept, the operator's hosts,
+    addresses and paths taken out (the full text goes to the operator's log)."""
+    public = message
+    for pattern, replacement in _REDACTIONS:
+        public = pattern.sub(replacement, public)
+    if len(public) > PUBLIC_MESSAGE_CHARS:
+        public = public[:PUBLIC_MESSAGE_CHARS] + "..."
+    if public != message:
+        log.warning("upstream error shown redacted%s: %s", f" ({context})" if context else "", message[:4000])
+    return public
 
 
 def upstream_error(status: int, message: str, headers: dict[str, str], *, kind: str = "") -> UpstreamError:

@@ -11,7 +11,7 @@ import msgspec
 
 from farebox.billing.pricing import Rates
 from farebox.config import FEATURES, Config, ModelConfig, deployments_of
-from farebox.errors import ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel
+from farebox.errors import ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel, shown
 from farebox.providers.base import Target
 from farebox.routing.pricebook import PriceBook, UpstreamModel
 
@@ -81,7 +81,7 @@ class Catalog:
                 if route.config.price == "upstream":
                     return self._priced_route(model_id, route.config, rest)
                 return self._build(model_id, route.config, upstream=rest)
-        raise ModelNotFound(f"The model `{model_id}` does not exist or you do not have access to it.",
+        raise ModelNotFound(f"The model `{shown(model_id)}` does not exist or you do not have access to it.",
                             param="model")
 
     def _priced_route(self, model_id: str, route: ModelConfig, upstream: str) -> CatalogModel:
@@ -92,7 +92,7 @@ class Catalog:
             if not self.pricebook.loaded(provider):
                 raise ServiceUnavailable(f"The price table of `{provider}` is not loaded yet, so `{model_id}` "
                                          "cannot be priced; try again shortly.")
-            raise ModelNotFound(f"The model `{model_id}` does not exist or you do not have access to it.",
+            raise ModelNotFound(f"The model `{shown(model_id)}` does not exist or you do not have access to it.",
                                 param="model")
         cached = self._priced.get(model_id)
         if cached is not None and cached[0] is entry:

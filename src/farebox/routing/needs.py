@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from farebox.tokens import estimate_prompt_tokens
+from farebox.tokens import estimate_prompt
 
 IMAGE_PARTS = ("image_url", "input_image", "image")
 NO_REASONING = (None, "none", "minimal")  # effort values that ask for no thinking budget
@@ -27,6 +27,7 @@ class Needs:
     features: frozenset[str]
     prompt_tokens: int
     max_output: int | None  # what the client asked for (max_completion_tokens or max_tokens)
+    prompt_upper: int = 0  # prompt_tokens can be steered low; this cannot (holds, context checks)
 
     def output_for(self, model_max_output: int) -> int:
         return self.max_output if self.max_output is not None else model_max_output
@@ -51,7 +52,8 @@ def request_needs(body: dict[str, Any]) -> Needs:
     max_output = body.get("max_completion_tokens")
     if max_output is None:
         max_output = body.get("max_tokens")
-    return Needs(frozenset(features), estimate_prompt_tokens(body), max_output)
+    size = estimate_prompt(body)
+    return Needs(frozenset(features), size.estimate, max_output, size.upper)
 
 
 def param_for(feature: str) -> str:

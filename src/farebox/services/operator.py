@@ -10,7 +10,8 @@ from typing import Any
 
 from farebox import apikeys
 from farebox.config import Config
-from farebox.money import nano_to_usd, usd_to_nano
+from farebox.errors import shown
+from farebox.money import NANO_PER_USD, nano_to_usd, usd_to_nano
 from farebox.storage.repository import Conflict, Repository, Row
 
 
@@ -23,6 +24,8 @@ class OperatorError(Exception):
 
 
 ENTRY_KINDS = ("topup", "refund", "adjustment")
+MAX_ENTRY_USD = 1_000_000  # one ledger entry; keeps every balance far inside a 64-bit integer
+MAX_NOTE_CHARS = 1000
 LEDGER_KINDS = ("topup", "charge", "refund", "adjustment")
 LEDGER_CSV_COLUMNS = ["id", "created_at", "account_id", "kind", "amount_usd", "amount_nano", "balance_after_usd",
                       "balance_after_nano", "request_id", "key_id", "model_requested", "model_used", "provider",
@@ -90,6 +93,18 @@ class Operator:
         view["key"] = key  # shown once, never stored
         return view
 
+    async def create_admin_key(self, name: str | None = None) -> dict[str, Any]:
+        key = apikeys.new_admin_key()
+        row = await self.repo.create_admin_key(name, key[:12], apikeys.hash_key(key))
+        return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "created_at": row["created_at"],
+                "key": key}  # shown once, never stored
+
+    async def is_admin_key(self, key: str) -> bool:
+        return key.startswith(apikeys.ADMIN_KEY_PREFIX) and await self.repo.admin_key_exists(apikeys.hash_key(key))
+
+    async def has_admin_keys(self) -> bool:
+        return await self.repo.admin_key_exists(None)
+
     async def list_keys(self, account_ref: str | int | None = None) -> list[dict[str, Any]]:
         account_id = None if account_ref is None else (await self.account(account_ref))["id"]
         return [key_view(row) for row in await self.repo.list_keys(account_id)]
@@ -117,7 +132,11 @@ class Operator:
         try:
             amount = usd_to_nano(usd)
         except (ValueError, ArithmeticError):
-            raise OperatorError(f"{usd!r} is not a USD amount with at most 9 decimals") from None
+            raise OperatorError(f"{shown(usd, 40)!r} is not a USD amount with at most 9 decimals") from None
+        if abs(amount) > MAX_ENTRY_USD * NANO_PER_USD:
+            raise OperatorError(f"one entry may move at most ${MAX_ENTRY_USD:,} (got {shown(usd, 40)})")
+        if note is not None and len(note) > MAX_NOTE_CHARS:
+            raise OperatorError(f"a note may be at most {MAX_NOTE_CHARS} characters")
         if kind in ("topup", "refund") and amount <= 0:
             raise OperatorError("a top-up or refund must be a positive amount")
         if amount == 0:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +61,16 @@ def migrate(url: str) -> None:
     """Bring the database schema up to date (creating the SQLite file when needed)."""
     parsed = make_url(url)
     if is_sqlite(url) and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(Path(parsed.database))
     command.upgrade(alembic_config(url), "head")
+
+
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only (it holds key hashes and the ledger);
+    SQLite gives its -wal and -shm files the database file's permissions."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
 
 
 async def migrate_async(url: str) -> None:

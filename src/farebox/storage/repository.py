@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from farebox.storage.charges import Mark, Row
-from farebox.storage.tables import accounts, api_keys, ledger, state
+from farebox.storage.tables import accounts, admin_keys, api_keys, ledger, state
 from farebox.storage.writer import ChargeWriter
 
 __all__ = ["Conflict", "Mark", "Repository", "Row"]
@@ -96,6 +96,21 @@ class Repository:
                 return None
             await _bump(conn)
             return dict(row._mapping)
+
+    # -- admin keys ---------------------------------------------------------------------------
+    async def create_admin_key(self, name: str | None, prefix: str, key_hash: str) -> Row:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(insert(admin_keys).values(
+                name=name, prefix=prefix, hash=key_hash, created_at=time.time()).returning(*admin_keys.c))
+            return dict(result.one()._mapping)
+
+    async def admin_key_exists(self, key_hash: str | None) -> bool:
+        """Is this key (or, with None, any key) a live admin key?"""
+        query = select(admin_keys.c.id).where(admin_keys.c.revoked_at.is_(None)).limit(1)
+        if key_hash is not None:
+            query = query.where(admin_keys.c.hash == key_hash)
+        async with self.engine.connect() as conn:
+            return (await conn.execute(query)).first() is not None
 
     # -- money --------------------------------------------------------------------------------
     async def post_entry(self, account_id: int, kind: str, amount_nano: int, *, note: str | None = None,

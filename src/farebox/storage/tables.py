@@ -50,6 +50,18 @@ api_keys = Table(
     Column("revoked_at", Float, nullable=True),
 )
 
+# Operator keys beside the configured `admin_key`: only their SHA-256 is stored.
+admin_keys = Table(
+    "admin_keys",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=True),
+    Column("prefix", String(16), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=True),
+)
+
 ledger = Table(
     "ledger",
     metadata,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import hmac
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
@@ -12,6 +14,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from farebox.api.body import decode_json, read_raw
 from farebox.api.state import runtime
 from farebox.errors import (
     AdminApiDisabled,
@@ -20,6 +23,7 @@ from farebox.errors import (
     InvalidApiKey,
     InvalidRequest,
     NotFound,
+    RateLimited,
 )
 from farebox.runtime import Runtime
 from farebox.services.operator import OperatorError
@@ -29,18 +33,62 @@ AdminHandler = Callable[[web.Request, Runtime], Awaitable[web.StreamResponse]]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # Amounts stay exact: JSON numbers become Decimal, never float.
-_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+_decoder = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def check_admin(rt: Runtime, authorization: str | None) -> None:
-    """401 unless the Bearer token is the admin key (constant-time); 403 when none is set."""
-    expected = rt.admin_key
-    if not expected:
-        raise AdminApiDisabled("The admin API is disabled: set `admin_key` in the config or the "
-                               "FAREBOX_ADMIN_KEY environment variable.")
+MIN_ADMIN_KEY_CHARS = 32
+ADMIN_FAILURES_PER_MINUTE = 10  # per client address, before its admin requests get 429
+
+
+class AdminThrottle:
+    """Failed admin authentications per client address in a sliding minute: guessing the admin
+    key gets 10 tries a minute, not thousands a second."""
+
+    def __init__(self, per_minute: int = ADMIN_FAILURES_PER_MINUTE) -> None:
+        self.per_minute = per_minute
+        self._failures: dict[str, deque[float]] = {}
+
+    def check(self, address: str) -> None:
+        failures = self._recent(address)
+        if len(failures) >= self.per_minute:
+            wait = max(1, int(failures[0] + 60 - time.monotonic()) + 1)
+            raise RateLimited(f"Too many failed admin authentications; retry in {wait} s.",
+                              headers={"Retry-After": str(wait)})
+
+    def failed(self, address: str) -> None:
+        self._recent(address).append(time.monotonic())
+        if len(self._failures) > 10_000:  # bounded memory under a spray of addresses
+            self._failures = {a: f for a, f in self._failures.items() if f and f[-1] > time.monotonic() - 60}
+
+    def _recent(self, address: str) -> deque[float]:
+        failures = self._failures.setdefault(address, deque())
+        while failures and failures[0] < time.monotonic() - 60:
+            failures.popleft()
+        return failures
+
+
+ADMIN_THROTTLE = web.AppKey("admin_throttle", AdminThrottle)
+
+
+async def check_admin(rt: Runtime, throttle: AdminThrottle, authorization: str | None, address: str) -> None:
+    """401 unless the Bearer token is the configured admin key (constant-time) or a stored one
+    (`fbadmin-...`, kept as SHA-256); 403 when there is neither; 429 after too many failures
+    from one address."""
+    throttle.check(address)
     scheme, _, token = (authorization or "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), expected.encode()):
-        raise InvalidApiKey("Invalid admin key. Send it as 'Authorization: Bearer <admin key>'.")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token:
+        given = token.encode("utf-8", "surrogateescape")  # bytes that are no text never match
+        if rt.admin_key and hmac.compare_digest(given, rt.admin_key.encode()):
+            return
+        if await rt.operator.is_admin_key(token):
+            return
+    throttle.failed(address)
+    if not rt.admin_key and not await rt.operator.has_admin_keys():
+        raise AdminApiDisabled("The admin API is disabled: set `admin_key` in the config or the "
+                               "FAREBOX_ADMIN_KEY environment variable, or create one with "
+                               "`farebox admin-keys create`.")
+    raise InvalidApiKey("Invalid admin key. Send it as 'Authorization: Bearer <admin key>'.")
 
 
 def admin(handler: AdminHandler) -> Handler:
@@ -49,7 +97,8 @@ def admin(handler: AdminHandler) -> Handler:
     @functools.wraps(handler)
     async def wrapped(request: web.Request) -> web.StreamResponse:
         rt = runtime(request)
-        check_admin(rt, request.headers.get("Authorization"))
+        await check_admin(rt, request.app[ADMIN_THROTTLE], request.headers.get("Authorization"),
+                          request.remote or "")
         try:
             return await handler(request, rt)
         except OperatorError as exc:
@@ -69,15 +118,15 @@ def from_operator(exc: OperatorError) -> GatewayError:
     return InvalidRequest(message)
 
 
+ADMIN_MAX_BODY_BYTES = 1024 * 1024
+
+
 async def read_body(request: web.Request) -> dict[str, Any]:
     """A JSON object body (an empty body counts as {})."""
-    raw = await request.read()
+    raw = await read_raw(request, ADMIN_MAX_BODY_BYTES, runtime(request).config.limits.client_timeout)
     if not raw.strip():
         return {}
-    try:
-        doc = _decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        raise InvalidRequest("We could not parse the JSON body of your request.") from None
+    doc = decode_json(raw, _decoder)
     if not isinstance(doc, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     return doc

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from farebox.api.admin import accounts, health, money, openapi, route_explain
-from farebox.api.admin.common import PREFIX, Handler
+from farebox.api.admin.common import ADMIN_THROTTLE, PREFIX, AdminThrottle, Handler
 
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/openapi.json", openapi.document),
@@ -30,5 +30,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
 
 
 def register(app: web.Application) -> None:
+    app[ADMIN_THROTTLE] = AdminThrottle()
     for method, path, handler in ROUTES:
         app.router.add_route(method, PREFIX + path, handler)

@@ -9,15 +9,15 @@ import msgspec
 from aiohttp import web
 
 from farebox.api.limits import authorize
-from farebox.api.render import JSON_TYPE, json_response
+from farebox.api.render import json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
-from farebox.errors import GatewayError, InvalidRequest, RequestTooLarge, UnsupportedMediaType
+from farebox.api.v1.chat_body import read_chat_body
+from farebox.errors import GatewayError
 from farebox.pipeline.call import Call
 from farebox.pipeline.chat import log_call
 from farebox.pipeline.rate_limit import NO_SLOT
-from farebox.protocol.openai import RequestError, json_depth_exceeds, validate_chat_request
 
-_decode = msgspec.json.Decoder().decode
+_decoder = msgspec.json.Decoder()
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -28,10 +28,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     call: Call | None = None
     slot = NO_SLOT  # held until the JSON is sent or the stream ends (or the client goes away)
     try:
-        limits = rt.config.limits
-        body = await _read_json(request, limits.max_body_bytes, limits.client_timeout, limits.max_json_depth)
+        body, needs = await read_chat_body(request, rt.config)
         slot = await rt.limits.acquire(principal)
-        call = await rt.chat.admit(principal, body, request[REQUEST_ID], headers)
+        call = await rt.chat.admit(principal, body, request[REQUEST_ID], headers, needs=needs)
         headers["x-request-id"] = request[SHOWN_REQUEST_ID]
         if call.stream:
             return await _stream(request, call, headers)
@@ -71,38 +70,3 @@ async def _stream(request: web.Request, call: Call, headers: dict[str, str]) -> 
         log_call(call, 200)
     await response.write_eof()
     return response
-
-
-async def _read_json(request: web.Request, max_bytes: int, timeout: float, max_depth: int) -> dict[str, Any]:
-    content_type = request.headers.get("Content-Type", "")
-    media_type = content_type.split(";")[0].strip().lower()
-    if media_type != JSON_TYPE and not media_type.endswith("+json"):
-        raise UnsupportedMediaType(
-            f"Content-Type must be application/json; got {content_type or 'none'!r}.")
-    if request.content_length is not None and request.content_length > max_bytes:
-        raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.")
-    try:
-        if request.content.is_eof():  # the usual case: the body came with the headers
-            raw = await request.read()
-        else:  # a client stalling mid-body is cut off
-            async with asyncio.timeout(timeout):
-                raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise RequestTooLarge(f"The request body is over the {max_bytes} byte limit.") from None
-    except TimeoutError:
-        error = InvalidRequest("The request body was not received in time.")
-        error.status = 408
-        raise error from None
-    try:
-        doc = _decode(raw)
-    except (msgspec.DecodeError, RecursionError):
-        raise InvalidRequest("We could not parse the JSON body of your request. The body must be valid "
-                             "JSON (UTF-8).") from None
-    # Nesting needs an opening bracket per level: a body with fewer than the limit cannot exceed it.
-    if raw.count(b"{") + raw.count(b"[") > max_depth and json_depth_exceeds(doc, max_depth):
-        raise InvalidRequest(f"The JSON body nests deeper than {max_depth} levels.")
-    try:
-        validate_chat_request(doc)
-    except RequestError as exc:
-        raise InvalidRequest(exc.message, param=exc.param) from None
-    return doc  # type: ignore[no-any-return]

@@ -8,7 +8,7 @@ from aiohttp import web
 from farebox.api.limits import authorize
 from farebox.api.render import json_response
 from farebox.api.state import runtime
-from farebox.errors import InvalidRequest, ModelNotFound
+from farebox.errors import InvalidRequest, ModelNotFound, shown
 from farebox.routing.catalog import SMART_ROUTE
 from farebox.routing.metadata import (
     FILTERS,
@@ -60,7 +60,7 @@ async def get_model(request: web.Request) -> web.Response:
         return json_response(model_object(SMART_ROUTE, "farebox"))
     model = rt.catalog.get(model_id)
     if not rt.catalog.allows(tier, model):
-        raise ModelNotFound(f"The model `{model_id}` does not exist or you do not have access to it.",
+        raise ModelNotFound(f"The model `{shown(model_id)}` does not exist or you do not have access to it.",
                             param="model")
     if metadata:
         return json_response(model_metadata(rt.catalog, rt.health, model))
