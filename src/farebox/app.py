@@ -9,6 +9,7 @@ from aiohttp import web
 
 from farebox.api import health
 from farebox.api.admin import routes as admin_routes
+from farebox.api.drain import InFlight
 from farebox.api.middleware import envelope_middleware, plain_server_header
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
@@ -19,7 +20,9 @@ from farebox.runtime import Runtime, build_runtime
 
 def create_app(config: Config, *, runtime: Runtime | None = None, source: str = "config") -> web.Application:
     rt = runtime or build_runtime(config, source=source)
-    app = web.Application(middlewares=[envelope_middleware], client_max_size=config.limits.read_limit(config.models),
+    in_flight = InFlight(config.listen.shutdown_grace_s)  # outermost: it sees every request
+    app = web.Application(middlewares=[in_flight.middleware, envelope_middleware],
+                          client_max_size=config.limits.read_limit(config.models),
                           handler_args={"max_field_size": 16384})
     app[RUNTIME] = rt
     app[LARGE_BODIES] = asyncio.Semaphore(1)
@@ -39,5 +42,8 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
         yield
         await rt.stop()
 
+    # On stop: sockets closed, then in-flight requests drained (cancelled after the grace), then
+    # the runtime stops (it waits for their settlements and commits the ledger).
+    app.on_shutdown.append(in_flight.on_shutdown)
     app.cleanup_ctx.append(lifecycle)
     return app

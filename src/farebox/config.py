@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 import yaml
@@ -32,6 +32,9 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
 class Listen(_Strict, frozen=True, kw_only=True):
     host: str = "127.0.0.1"
     port: int = 8080
+    # On SIGTERM/SIGINT: how long in-flight requests may run on before they are cancelled (and
+    # billed as abandoned); docs/scale-out.md.
+    shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
 class Tier(_Strict, frozen=True, kw_only=True):
@@ -51,8 +54,9 @@ class Timeouts(_Strict, frozen=True, kw_only=True):
     first_byte: float = 120.0
     idle: float = 120.0
     total: float = 1800.0  # a stream, from the request to its last byte
-    # A non-streaming request: the upstream answers only once it has generated everything, and
-    # until then the request holds its credit hold and a connection (OpenAI's SDKs wait 600 s).
+    # A non-streaming request (capped by `total` too): the upstream answers only once it has
+    # generated everything, and until then the request holds its credit hold and a connection
+    # (OpenAI's SDKs wait 600 s).
     total_json: float = 600.0
 
 

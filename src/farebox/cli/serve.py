@@ -6,19 +6,20 @@ import asyncio
 import gc
 import logging
 import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sys
 from collections.abc import Callable
-from multiprocessing.process import BaseProcess
+from multiprocessing.connection import Connection
 
 import typer
 from aiohttp import web
 
 from farebox.api.admin.common import MIN_ADMIN_KEY_CHARS
+from farebox.api.server import GatewayRunner
 from farebox.app import create_app
 from farebox.cli.common import ConfigOption, err_console, get_config
+from farebox.cli.supervisor import LISTENING, Policy, Supervisor, stop_with_supervisor
 from farebox.config import BUILT_IN, Config
 from farebox.logs import flush_logs, setup_logging
 from farebox.services.demo import ensure_demo
@@ -56,12 +57,14 @@ def serve(config: str | None = ConfigOption,
             print(f"admin key: {made.admin}", flush=True)
     host = host or cfg.listen.host
     port = port or cfg.listen.port
-    print(f"farebox serving on http://{host}:{port} ({source}, {workers} worker(s))", flush=True)
+    serving = f"farebox serving on http://{host}:{port} ({source}, {workers} worker(s))"
     if workers == 1:
-        _run(cfg, source, host, port, reuse_port=False)
-        return
-    sys.exit(supervise(lambda: multiprocessing.get_context("spawn").Process(
-        target=_run, args=(cfg, source, host, port, True), daemon=False), workers))
+        sys.exit(run_worker(cfg, source, host, port, None, serving))
+    ctx = multiprocessing.get_context("spawn")
+    supervisor = Supervisor(lambda pipe: ctx.Process(target=worker_process, args=(cfg, source, host, port, pipe),
+                                                     daemon=False),
+                            workers, Policy(grace=cfg.listen.shutdown_grace_s))
+    sys.exit(supervisor.run(lambda: print(serving, flush=True)))
 
 
 async def freeze_startup_heap(app: web.Application) -> None:
@@ -73,38 +76,10 @@ async def freeze_startup_heap(app: web.Application) -> None:
     gc.freeze()
 
 
-def supervise(make: Callable[[], BaseProcess], workers: int) -> int:
-    """Run `workers` processes; SIGTERM/SIGINT stops them all (exit 0). A worker that dies on its
-    own stops the rest and exits 1, so a supervisor (systemd, Kubernetes) restarts the whole
-    set: a half-dead gateway is worse than a restart."""
-    processes = [make() for _ in range(workers)]
-    for process in processes:
-        process.start()
-    stopping = False
-
-    def stop(_signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    while not stopping and all(p.is_alive() for p in processes):
-        multiprocessing.connection.wait([p.sentinel for p in processes], timeout=0.5)
-    failed = [p for p in processes if not p.is_alive()] if not stopping else []
-    for p in failed:
-        err_console.print(f"[red]worker {p.pid} exited with code {p.exitcode}; stopping the others[/red]")
-    for p in processes:
-        if p.is_alive():
-            os.kill(p.pid or 0, signal.SIGTERM)
-    for p in processes:
-        p.join(15)
-        if p.is_alive():
-            p.kill()
-            p.join()
-    return 1 if failed else 0
-
-
-def _run(cfg: Config, source: str, host: str, port: int, reuse_port: bool) -> None:
+def run_worker(cfg: Config, source: str, host: str, port: int, pipe: Connection | None,
+               serving: str = "") -> int:
+    """One gateway process; its exit code. Under the supervisor (`pipe` set) it shares the port
+    (SO_REUSEPORT) and reports up the pipe; alone it prints `serving` once it listens."""
     setup_logging(cfg.log_requests)
     try:
         import uvloop
@@ -114,12 +89,48 @@ def _run(cfg: Config, source: str, host: str, port: int, reuse_port: bool) -> No
         pass
     app = create_app(cfg, source=source)
     app.on_startup.append(freeze_startup_heap)  # after the runtime's own start (cleanup_ctx)
+
+    def report(message: str) -> None:
+        if pipe is not None:
+            pipe.send(message)
+        elif message == LISTENING:
+            print(serving, flush=True)
+        else:
+            print(message, file=sys.stderr, flush=True)
+
     try:
-        web.run_app(app, host=host, port=port, reuse_port=reuse_port or None, access_log=None,
-                    handler_cancellation=True, print=None, shutdown_timeout=10)
-    except OSError as exc:
-        err_console.print(f"[red]cannot listen on {host}:{port}:[/red] {exc.strerror}")
-        sys.exit(1)
+        code = asyncio.run(_serve(app, cfg, host, port, reuse_port=pipe is not None, report=report))
     finally:
         flush_logs()  # access lines still buffered (worker processes skip the atexit flush)
-    logging.getLogger("farebox").info("stopped")
+    if code == 0:
+        logging.getLogger("farebox").info("stopped")
+    return code
+
+
+def worker_process(cfg: Config, source: str, host: str, port: int, pipe: Connection) -> None:
+    """A supervised worker's entry point: its return code becomes the process's exit code."""
+    stop_with_supervisor()
+    sys.exit(run_worker(cfg, source, host, port, pipe))
+
+
+async def _serve(app: web.Application, cfg: Config, host: str, port: int, *, reuse_port: bool,
+                 report: Callable[[str], None]) -> int:
+    """Listen, then serve until SIGTERM/SIGINT; the app's on_shutdown drains (api/drain.py)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):  # a second signal (systemd and the supervisor
+        loop.add_signal_handler(signum, stop.set)  # both send one) must not cut the drain short
+    # After our drain nothing is in flight: aiohttp's own timeout only bounds closing sockets.
+    runner = GatewayRunner(app, cfg, access_log=None, handler_cancellation=True, shutdown_timeout=2)
+    await runner.setup()
+    try:
+        try:
+            await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
+        except OSError as exc:
+            report(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}")
+            return 1
+        report(LISTENING)
+        await stop.wait()
+    finally:
+        await runner.cleanup()
+    return 0

@@ -119,7 +119,8 @@ class Dispatcher:
         timeout = self._timeouts.get(key)
         if timeout is None:
             limits = target.provider.timeouts
-            timeout = aiohttp.ClientTimeout(total=limits.total_json if whole else None, connect=limits.connect)
+            whole_total = min(limits.total, limits.total_json)  # `total` caps every call
+            timeout = aiohttp.ClientTimeout(total=whole_total if whole else None, connect=limits.connect)
             self._timeouts[key] = timeout
         return timeout
 
