@@ -99,7 +99,7 @@ async def cover(wallet: Wallet, call: Call, cost: int) -> int:
     extra = min(cost - call.hold_nano, max(balance - held, 0))
     if extra:
         try:
-            await wallet.reserve(call.principal.account_id, extra)
+            await wallet.reserve(call.principal.account_id, extra, call.request_id)
             call.hold_nano += extra
         except InsufficientCredits:
             pass
