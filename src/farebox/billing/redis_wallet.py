@@ -217,7 +217,10 @@ class RedisWallet:
             await self._pipe.call(self._sync, [lua.account_key(a) for a, _ in chunk], args)
 
     async def _run(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        # Until cancelled, even when a Redis call swallowed the cancellation (seen on Python 3.11
+        # when it coincides with a socket timeout): stop() must not wait forever.
+        while task is None or not task.cancelling():
             await asyncio.sleep(self.beat_interval)
             try:
                 await self._beat()
