@@ -7,10 +7,12 @@ non-transactional pipeline, when it returns: one round trip and one checkout for
 
 Scripts are sent as plain EVALSHA (redis-py's pipeline would add a SCRIPT EXISTS round trip to
 every execute). A NOSCRIPT reply (Redis restarted or flushed) re-sends those calls once, behind
-a SCRIPT LOAD, in the same round trip. Every caller gets its own result or its own exception: a
-Lua error fails only its call; a connection error fails the batch, with redis-py's exception,
-after redis-py's own retry. A caller cancelled before its call is sent drops the call; one
-cancelled after can pass an `abandoned` hook that gets the result (say, to give back a hold).
+a SCRIPT LOAD, in the same round trip (NOSCRIPT means it did not run). Every caller gets its
+own result or its own exception: a Lua error fails only its call; a connection error or timeout
+fails the batch, with redis-py's exception. Nothing else is re-sent: whether a call that timed
+out ran is unknown, so re-sending a script that changes state could run it twice (the client
+from redisconn has redis-py's retry off for the same reason). A caller cancelled before its call
+is sent drops the call; one cancelled after can pass an `abandoned` hook that gets the result.
 """
 
 from __future__ import annotations
@@ -99,7 +101,7 @@ class ScriptPipe:
         self.batches += 1
         try:
             replies = await pipe.execute(raise_on_error=False)
-        except BaseException as exc:  # connection lost, timed out (after redis-py's retry), cancelled
+        except BaseException as exc:  # connection lost, timed out, cancelled: never re-sent
             for c in batch:
                 _fail(c, exc)
             if not isinstance(exc, Exception):

@@ -74,8 +74,9 @@ class Runtime:
         self.repo.close()
         await self.engine.dispose()
 
-    def held(self, account_id: int) -> int:
-        return self.wallet.balance(account_id)[1]
+    async def held(self, account_id: int) -> int:
+        """What the account's requests in flight hold, in every process (the wallet's truth)."""
+        return (await self.wallet.snapshot(account_id))[1]
 
 
 def build_runtime(config: Config, *, admin_key: str | None = None, source: str = "config",

@@ -6,6 +6,7 @@ the configured policy and recovers by itself."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -56,12 +57,21 @@ async def funded(repo: Repository, nano: int) -> int:
     return account_id
 
 
-async def attempt(wallet: RedisWallet, account_id: int, amount: int) -> bool:
+def hold_id() -> str:
+    return f"r{time.monotonic_ns()}{next(_ids)}"
+
+
+_ids = itertools.count()
+
+
+async def attempt(wallet: RedisWallet, account_id: int, amount: int, hold: str | None = None) -> str | None:
+    """The hold id when `amount` could be held under it, else None."""
+    hold = hold or hold_id()
     try:
-        await wallet.reserve(account_id, amount)
-        return True
+        await wallet.reserve(account_id, amount, hold)
+        return hold
     except InsufficientCredits:
-        return False
+        return None
 
 
 async def test_wallets_share_one_balance(repo: Repository, wallets: Callable[..., RedisWallet]) -> None:
@@ -70,9 +80,10 @@ async def test_wallets_share_one_balance(repo: Repository, wallets: Callable[...
     for wallet in three:
         await wallet.start()
     results = await asyncio.gather(*(attempt(three[i % 3], account_id, 30) for i in range(60)))
-    assert sum(results) == 33  # 33 x 30 <= 1000 < 34 x 30, over three "processes"
-    assert three[0].balance(account_id)[0] == 1000
-    await three[1].release(account_id, 30)
+    held = [(three[i % 3], h) for i, h in enumerate(results) if h]
+    assert len(held) == 33  # 33 x 30 <= 1000 < 34 x 30, over three "processes"
+    assert await three[0].snapshot(account_id) == (1000, 990)
+    await held[0][0].release(account_id, held[0][1])
     assert await attempt(three[2], account_id, 30) and not await attempt(three[0], account_id, 30)
 
 
@@ -83,13 +94,14 @@ async def test_commits_reach_every_wallet_in_any_order(repo: Repository,
     ledger = LedgerWriter(repo, a)
     await a.start()
     await ledger.start()
-    await a.reserve(account_id, 400)
+    await a.reserve(account_id, 400, "r1")
     await ledger.charge({"created_at": time.time(), "account_id": account_id, "kind": "charge",
                          "amount_nano": -300, "request_id": "r1"})
-    await a.release(account_id, 400)
+    await a.release(account_id, "r1")
     assert not await attempt(b, account_id, 701)  # B sees the commit: 700 left
-    assert await attempt(b, account_id, 700)
-    await b.release(account_id, 700)
+    taken = await attempt(b, account_id, 700)
+    assert taken
+    await b.release(account_id, taken)
     stale = {account_id: (1000, 1)}  # the top-up's mark, arriving late: the newer seq wins
     await b.sync(stale)
     assert not await attempt(b, account_id, 701)
@@ -99,7 +111,7 @@ async def test_commits_reach_every_wallet_in_any_order(repo: Repository,
 async def test_dead_process_holds_are_reclaimed(repo: Repository, wallets: Callable[..., RedisWallet]) -> None:
     account_id = await funded(repo, 1000)
     dead, alive = wallets(owner_ttl=0.4), wallets(owner_ttl=0.4)
-    await dead.reserve(account_id, 900)  # and never heartbeats: as if killed
+    await dead.reserve(account_id, 900, "r-dead")  # and never heartbeats: as if killed
     # It also committed a charge to the database and died before telling Redis.
     await repo.append_charges([{"created_at": time.time(), "account_id": account_id, "kind": "charge",
                                 "amount_nano": -250, "request_id": "lost"}])
@@ -108,7 +120,7 @@ async def test_dead_process_holds_are_reclaimed(repo: Repository, wallets: Calla
     deadline = time.monotonic() + 5
     while not await attempt(alive, account_id, 750) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert alive.balance(account_id) == (750, 750)  # the reclaimer re-read the balance first
+    assert await alive.snapshot(account_id) == (750, 750)  # the reclaimer re-read the balance first
     assert not await attempt(alive, account_id, 1)
 
 
@@ -117,22 +129,22 @@ async def test_redis_down_closed_then_recovers(repo: Repository, wallets: Callab
     account_id = await funded(repo, 1000)
     wallet = wallets(policy="closed", owner_ttl=0.4, retry_interval=0.1)
     await wallet.start()
-    await wallet.reserve(account_id, 100)
+    await wallet.reserve(account_id, 100, "r-before")
     redis_server.kill()
     caplog.set_level(logging.WARNING, "farebox.wallet")
     with pytest.raises(ServiceUnavailable):
-        await wallet.reserve(account_id, 10)
-    await wallet.release(account_id, 100)  # queued until Redis is back
+        await wallet.reserve(account_id, 10, "r-during")
+    await wallet.release(account_id, "r-before")  # queued until Redis is back
     assert sum("Redis unreachable" in r.message for r in caplog.records) == 1
     redis_server.start()  # empty: balances reload from the database, holds start over
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
-            await wallet.reserve(account_id, 1000)
+            await wallet.reserve(account_id, 1000, "r-after")
             break
         except ServiceUnavailable:
             await asyncio.sleep(0.1)
-    assert wallet.balance(account_id) == (1000, 1000)
+    assert await wallet.snapshot(account_id) == (1000, 1000)
     assert any("reachable again" in r.message for r in caplog.records)
 
 
@@ -143,11 +155,11 @@ async def test_redis_down_open_holds_locally(repo: Repository, wallets: Callable
     ledger = LedgerWriter(repo, wallet)
     await wallet.start()
     await ledger.start()  # the local copy of the balances, used while Redis is down
-    await wallet.reserve(account_id, 600)
+    await wallet.reserve(account_id, 600, "r-shared")
     redis_server.kill()
-    assert await attempt(wallet, account_id, 400)  # local: 1000 known, nothing held locally yet
-    assert not await attempt(wallet, account_id, 601)
-    await wallet.release(account_id, 400)  # the local hold goes back locally
+    local = await attempt(wallet, account_id, 400)  # local: 1000 known, nothing held locally yet
+    assert local and not await attempt(wallet, account_id, 601)
+    await wallet.release(account_id, local)  # the local hold goes back locally
     assert wallet.local.balance(account_id) == (1000, 0)
     await ledger.stop()
 
@@ -157,13 +169,14 @@ async def test_cancelled_reserve_gives_its_hold_back(repo: Repository, wallets: 
     # pipelined batch: Redis takes the hold, nobody will release it, so the heartbeat does.
     account_id = await funded(repo, 1000)
     wallet = wallets(owner_ttl=0.4)
-    await wallet.reserve(account_id, 1)  # loads the account into Redis
-    await wallet.release(account_id, 1)
+    await wallet.reserve(account_id, 1, "r-load")  # loads the account into Redis
+    await wallet.release(account_id, "r-load")
     await wallet.start()
     pipe, busy = script_pipe(wallet.redis), wallet.redis.register_script(BUSY)
     first = asyncio.ensure_future(pipe.call(busy, [], [150]))
     await asyncio.sleep(0.03)
-    batch = [asyncio.ensure_future(pipe.call(busy, [], [150])), asyncio.ensure_future(wallet.reserve(account_id, 600))]
+    batch = [asyncio.ensure_future(pipe.call(busy, [], [150])),
+             asyncio.ensure_future(wallet.reserve(account_id, 600, "r-gone"))]
     await first
     await asyncio.sleep(0.03)  # the batch is in flight: the reserve will run
     batch[1].cancel()
@@ -174,4 +187,4 @@ async def test_cancelled_reserve_gives_its_hold_back(repo: Repository, wallets: 
     deadline = time.monotonic() + 5
     while not await attempt(wallet, account_id, 1000) and time.monotonic() < deadline:
         await asyncio.sleep(0.05)
-    assert wallet.balance(account_id) == (1000, 1000)  # ...and given back: only the new hold remains
+    assert await wallet.snapshot(account_id) == (1000, 1000)  # ...and given back: only the new hold remains

@@ -32,8 +32,8 @@ return 'done'
 
 @pytest.fixture
 async def client(redis_server: RedisServer) -> AsyncIterator[Redis]:
-    # The gateway's retry policy (redisconn), with room for the BUSY script's replies.
-    client = Redis(host="127.0.0.1", port=redis_server.port, retry=Retry(NoBackoff(), 1), socket_timeout=5,
+    # The gateway's retry policy (redisconn: none), with room for the BUSY script's replies.
+    client = Redis(host="127.0.0.1", port=redis_server.port, retry=Retry(NoBackoff(), 0), socket_timeout=5,
                    socket_connect_timeout=0.5)
     yield client
     await client.aclose()

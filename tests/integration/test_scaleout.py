@@ -1,7 +1,8 @@
 """Three real gateway processes (`python -m farebox serve`) over one PostgreSQL and one Redis,
 with the official openai SDK spreading clients over them: credit for N requests buys exactly N
 over all processes, a key revoked through the CLI stops working everywhere within one second,
-and a process killed with SIGKILL mid-load loses no charge and its holds are reclaimed."""
+a process killed with SIGKILL mid-load loses no charge and its holds are reclaimed, and every
+process reports the same balance, before and after a kill and restart."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from farebox.storage.db import create_engine
 from farebox.storage.repository import Repository
 from tests.postgres_server import PG_BIN
 from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.support import http
 from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.processes import GatewayProcess, cli
 
@@ -192,3 +194,53 @@ def test_sigkill_mid_load_loses_no_charge(cluster: tuple[Path, str, RedisServer,
         time.sleep(0.1)
     assert int(client.hget(held_key, "held") or 0) == 0
     client.close()
+
+
+def shown(gateways: list[GatewayProcess], key: str) -> list[tuple[float, float, float]]:
+    """(balance_usd, held_usd, available_usd) from GET /v1/balance on each process."""
+    figures = []
+    for gateway in gateways:
+        reply = http.get(f"{gateway.base_url}/balance", headers={"Authorization": f"Bearer {key}"}, timeout=5)
+        assert reply.status_code == 200, reply.text
+        body = reply.json()
+        figures.append((body["balance_usd"], body["held_usd"], body["available_usd"]))
+    return figures
+
+
+def agreed(gateways: list[GatewayProcess], key: str, within: float) -> tuple[float, float, float]:
+    """The figures every process reports alike, once they do (within `within` seconds)."""
+    started = time.monotonic()
+    while len(set(figures := shown(gateways, key))) != 1:
+        assert time.monotonic() - started < within, f"the processes disagree: {figures}"
+        time.sleep(0.05)
+    return figures[0]
+
+
+def test_every_process_reports_one_balance_across_a_kill_and_restart(
+        cluster: tuple[Path, str, RedisServer, list[GatewayProcess]], fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+    config, _, _, gateways = cluster
+    _, key, _ = new_account(config, "shown", 1000 * PER_REQUEST)
+    time.sleep(0.6)
+    for gateway in gateways:  # each process spends, so each has its own view to get wrong
+        openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0).chat.completions.create(
+            model="m", messages=[{"role": "user", "content": "hi"}], max_tokens=10)
+    assert agreed(gateways, key, within=1.0) == (997 * PER_REQUEST / 1e9, 0.0, 997 * PER_REQUEST / 1e9)
+
+    fake_openai.default = Script(text="a slow reply of ten", prompt_tokens=5, completion_tokens=10, chunk_delay=0.05)
+    stop = threading.Event()
+    load = threading.Thread(target=hammer, args=(gateways, key, 6, stop, True))
+    load.start()
+    time.sleep(1.0)
+    gateways[0].kill()  # with streams (and their holds) in flight
+    killed_at = time.monotonic()
+    gateways[0] = GatewayProcess(config, tmp_path / "gw0-restarted.log").wait_ready()
+    stop.set()
+    load.join(120)
+    agreed(gateways, key, within=1.0)  # whatever is still held, all three show the same
+    # The killed process's holds come back within owner_ttl (1 s) plus one heartbeat (1/4 of it).
+    while (figures := agreed(gateways, key, within=1.0))[1] != 0:
+        assert time.monotonic() - killed_at < 1.25 * 1.0 + 1.0, f"holds not reclaimed: {figures}"
+        time.sleep(0.05)
+    balance, _, available = figures
+    accounts = json.loads(cli("accounts", "list", "--config", str(config), "--json").stdout)
+    assert balance == available == next(a["balance_usd"] for a in accounts if a["name"] == "shown")

@@ -48,11 +48,11 @@ async def reserve(wallet: Wallet, call: Call, model: CatalogModel) -> None:
     """Hold enough for `model`; raises InsufficientCredits (402) when the balance can't cover it."""
     needed = worst_case_cost(call, model)
     if needed > call.hold_nano:
-        await wallet.reserve(call.principal.account_id, needed - call.hold_nano)
+        await wallet.reserve(call.principal.account_id, needed - call.hold_nano, call.request_id)
         call.hold_nano = needed
 
 
 async def release(wallet: Wallet, call: Call) -> None:
     if call.hold_nano:
-        amount, call.hold_nano = call.hold_nano, 0
-        await wallet.release(call.principal.account_id, amount)
+        call.hold_nano = 0
+        await wallet.release(call.principal.account_id, call.request_id)

@@ -117,7 +117,7 @@ async def cover(wallet: Wallet, call: Call, cost: int) -> int:
         balance, held = wallet.balance(account_id)
         extra = min(cost - call.hold_nano, max(balance - held, 0))
         if extra:
-            await wallet.reserve(account_id, extra)
+            await wallet.reserve(account_id, extra, call.request_id)
             call.hold_nano += extra
     except Exception as exc:  # 402 (raced by another settlement), or the shared wallet is down
         log.warning("could not grow the hold of %s: %s", call.request_id, exc)

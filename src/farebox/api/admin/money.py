@@ -81,7 +81,7 @@ async def usage(request: web.Request, rt: Runtime) -> web.Response:
     if not account:
         raise InvalidRequest("Missing required query parameter: 'account'.", param="account")
     row = await rt.operator.account(account)
-    return json_response(await rt.operator.usage(row["id"], rt.held(row["id"])))
+    return json_response(await rt.operator.usage(row["id"], await rt.held(row["id"])))
 
 
 @admin

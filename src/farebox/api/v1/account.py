@@ -15,13 +15,14 @@ async def usage(request: web.Request) -> web.Response:
     rt = runtime(request)
     principal = await authorize(request, read=True)
     account = await rt.operator.account(principal.account_id)
-    return json_response(await usage_report(rt.repo, account, rt.held(principal.account_id)))
+    return json_response(await usage_report(rt.repo, account, await rt.held(principal.account_id)))
 
 
 async def balance(request: web.Request) -> web.Response:
     rt = runtime(request)
     principal = await authorize(request, read=True)
-    balance_nano, held = rt.wallet.balance(principal.account_id)
+    # From the wallet's source of truth (Redis, when shared), so every process answers alike.
+    balance_nano, held = await rt.wallet.snapshot(principal.account_id)
     return json_response({"object": "balance", "balance_usd": nano_to_usd(balance_nano),
                           "held_usd": nano_to_usd(held), "available_usd": nano_to_usd(balance_nano - held),
                           "currency": "USD", "account": principal.account_name, "tier": principal.tier_name})
