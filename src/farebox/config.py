@@ -37,6 +37,13 @@ class Listen(_Strict, frozen=True, kw_only=True):
     shutdown_grace_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
 
 
+class AdminListen(_Strict, frozen=True, kw_only=True):
+    """Where the admin API listens when it is kept off the public listener (docs/security.md)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8081
+
+
 class Tier(_Strict, frozen=True, kw_only=True):
     rank: int
     rpm: int  # sustained requests per minute
@@ -181,6 +188,7 @@ class Config(_Strict, frozen=True, kw_only=True):
     database: str = "sqlite:///farebox.db"
     redis: str | None = None
     listen: Listen = Listen()
+    admin_listen: AdminListen | None = None  # set: /admin/v1 only there, not on `listen`
     admin_key: str | None = None  # default: the FAREBOX_ADMIN_KEY environment variable
     tiers: dict[str, Tier]
     providers: dict[str, ProviderConfig]

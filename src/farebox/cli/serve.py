@@ -17,7 +17,8 @@ from aiohttp import web
 
 from farebox.api.admin.common import MIN_ADMIN_KEY_CHARS
 from farebox.api.server import GatewayRunner
-from farebox.app import create_app
+from farebox.api.state import RUNTIME
+from farebox.app import create_admin_app, create_app
 from farebox.cli.common import ConfigOption, err_console, get_config
 from farebox.cli.supervisor import LISTENING, Policy, Supervisor, stop_with_supervisor
 from farebox.config import BUILT_IN, Config
@@ -58,6 +59,8 @@ def serve(config: str | None = ConfigOption,
     host = host or cfg.listen.host
     port = port or cfg.listen.port
     serving = f"farebox serving on http://{host}:{port} ({source}, {workers} worker(s))"
+    if cfg.admin_listen is not None:
+        serving += f"; admin API on http://{cfg.admin_listen.host}:{cfg.admin_listen.port}"
     if workers == 1:
         sys.exit(run_worker(cfg, source, host, port, None, serving))
     ctx = multiprocessing.get_context("spawn")
@@ -89,6 +92,7 @@ def run_worker(cfg: Config, source: str, host: str, port: int, pipe: Connection 
         pass
     app = create_app(cfg, source=source)
     app.on_startup.append(freeze_startup_heap)  # after the runtime's own start (cleanup_ctx)
+    admin_app = create_admin_app(cfg, app[RUNTIME]) if cfg.admin_listen else None
 
     def report(message: str) -> None:
         if pipe is not None:
@@ -99,7 +103,8 @@ def run_worker(cfg: Config, source: str, host: str, port: int, pipe: Connection 
             print(message, file=sys.stderr, flush=True)
 
     try:
-        code = asyncio.run(_serve(app, cfg, host, port, reuse_port=pipe is not None, report=report))
+        code = asyncio.run(_serve(app, cfg, host, port, reuse_port=pipe is not None, report=report,
+                                  admin_app=admin_app))
     finally:
         flush_logs()  # access lines still buffered (worker processes skip the atexit flush)
     if code == 0:
@@ -114,7 +119,7 @@ def worker_process(cfg: Config, source: str, host: str, port: int, pipe: Connect
 
 
 async def _serve(app: web.Application, cfg: Config, host: str, port: int, *, reuse_port: bool,
-                 report: Callable[[str], None]) -> int:
+                 report: Callable[[str], None], admin_app: web.Application | None = None) -> int:
     """Listen, then serve until SIGTERM/SIGINT; the app's on_shutdown drains (api/drain.py)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -122,15 +127,24 @@ async def _serve(app: web.Application, cfg: Config, host: str, port: int, *, reu
         loop.add_signal_handler(signum, stop.set)  # both send one) must not cut the drain short
     # After our drain nothing is in flight: aiohttp's own timeout only bounds closing sockets.
     runner = GatewayRunner(app, cfg, access_log=None, handler_cancellation=True, shutdown_timeout=2)
+    admin_runner = GatewayRunner(admin_app, cfg, access_log=None, handler_cancellation=True,
+                                 shutdown_timeout=2) if admin_app is not None else None
     await runner.setup()
     try:
-        try:
-            await web.TCPSite(runner, host, port, reuse_port=reuse_port or None).start()
-        except OSError as exc:
-            report(f"cannot listen on {host}:{port}: {os.strerror(exc.errno) if exc.errno else exc}")
-            return 1
+        sites = [(runner, host, port)]
+        if admin_runner is not None and cfg.admin_listen is not None:
+            await admin_runner.setup()
+            sites.append((admin_runner, cfg.admin_listen.host, cfg.admin_listen.port))
+        for site_runner, site_host, site_port in sites:
+            try:
+                await web.TCPSite(site_runner, site_host, site_port, reuse_port=reuse_port or None).start()
+            except OSError as exc:
+                report(f"cannot listen on {site_host}:{site_port}: {os.strerror(exc.errno) if exc.errno else exc}")
+                return 1
         report(LISTENING)
         await stop.wait()
     finally:
+        if admin_runner is not None:
+            await admin_runner.cleanup()
         await runner.cleanup()
     return 0
