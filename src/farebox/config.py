@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from farebox.providers.params import allow_params_problem
+from farebox.billable_params import allow_params_problem
 
 Feature = Literal[
     "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"
@@ -343,7 +343,8 @@ def _check_model(config: Config, model_id: str, model: ModelConfig, fail: Callab
     if model.provider and model.provider not in config.providers:
         fail(f"{at}.provider", f"unknown provider {model.provider!r}")
     for i, param in enumerate(model.allow_params):
-        problem = allow_params_problem(param, model.price)
+        cache_writes = model.price == "upstream" or getattr(model.price, "cache_write", None) is not None
+        problem = allow_params_problem(param, cache_writes)
         if problem:
             fail(f"{at}.allow_params[{i}]", problem)
 

@@ -5,7 +5,7 @@ named in the `x-farebox-dropped-params` response header.
 Why an allow-list: a field farebox does not price can change what the upstream bills (OpenRouter's
 `models` fallbacks and `plugins`, OpenAI's `service_tier: priority`, audio output...), and the
 customer would get it for the price of plain tokens. A model opts in to more with `allow_params`
-in its config; a field in PRICE_CHANGING only with a price rule (`allow_params_problem`).
+in its config; a field in farebox.billable_params.PRICE_CHANGING only with a price rule (checked at load).
 
 This module imports nothing of farebox's at run time but the presets, so `config.py` can use it.
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from farebox.providers.presets import PRESETS, Preset, preset_for
 
 if TYPE_CHECKING:
-    from farebox.config import ModelConfig, Price, ProviderConfig
+    from farebox.config import ModelConfig, ProviderConfig
     from farebox.providers.base import Target
 
 log = logging.getLogger("farebox.params")
@@ -36,22 +36,6 @@ CHAT_FIELDS = frozenset({
 # usage): never reported as dropped.
 GATEWAY_FIELDS = frozenset({"model", "stream", "stream_options"})
 
-# Fields that make an upstream bill more than the tokens farebox prices, and why. None can be
-# allowed, except `cache_control` on a model that prices cache writes (see allow_params_problem).
-PRICE_CHANGING: dict[str, str] = {
-    "models": "OpenRouter falls back to these models, at their prices",
-    "provider": "OpenRouter provider preferences can route to a pricier host",
-    "route": "OpenRouter fallback routing can answer with another, pricier model",
-    "transforms": "OpenRouter transforms change what is sent and billed",
-    "plugins": "OpenRouter plugins (web search, file parsing) are billed per use",
-    "service_tier": "OpenAI's priority tier bills more per token",
-    "audio": "audio output is billed at audio-token prices",
-    "modalities": "audio output is billed at audio-token prices",
-    "prediction": "rejected predicted tokens are billed as output",
-    "web_search_options": "web search is billed per call",
-    "cache_control": "automatic prompt caching bills cache writes",
-}
-
 # What the native adapters translate (providers/anthropic/request.py + thinking.py,
 # providers/gemini/request.py); every other field is ignored by them, so it counts as dropped.
 # tests/unit/test_params.py checks these against the adapters' real output.
@@ -66,22 +50,6 @@ GEMINI_FIELDS = frozenset({
     "frequency_penalty", "logprobs", "top_logprobs", "reasoning_effort",
 })
 NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS, "noop": CHAT_FIELDS}
-
-
-def allow_params_problem(param: str, price: Price | str) -> str | None:
-    """Why a model may not opt in to `param` (None: it may). Checked when the config loads.
-
-    The rule is deliberately small: a field that makes the upstream bill something farebox does
-    not price cannot be allowed, except `cache_control` when the model has a cache-write price
-    (an explicit `price.cache_write`, or `price: upstream`, which takes OpenRouter's own)."""
-    reason = PRICE_CHANGING.get(param)
-    if reason is None:
-        return None
-    if param == "cache_control":
-        if price == "upstream" or getattr(price, "cache_write", None) is not None:
-            return None
-        return f"{param!r} cannot be allowed without a cache-write price ({reason}): add price.cache_write"
-    return f"{param!r} cannot be allowed: {reason}, which farebox does not price"
 
 
 def openai_fields(preset: Preset, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
