@@ -16,7 +16,7 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from farebox.providers.presets import PRESETS, Preset, preset_for
+from farebox.providers.presets import Preset, preset_named, preset_of
 
 if TYPE_CHECKING:
     from farebox.config import ModelConfig, Price, ProviderConfig
@@ -65,7 +65,7 @@ GEMINI_FIELDS = frozenset({
     "tool_choice", "response_format", "temperature", "top_p", "top_k", "seed", "presence_penalty",
     "frequency_penalty", "logprobs", "top_logprobs", "reasoning_effort",
 })
-NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS, "noop": CHAT_FIELDS}
+NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS}
 
 
 def allow_params_problem(param: str, price: Price | str) -> str | None:
@@ -96,7 +96,7 @@ MULTI_CHOICE_PRESETS = frozenset({"openai", "vllm", "mistral"})
 
 @lru_cache(maxsize=1024)
 def _openai_fields(preset_name: str, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
-    preset = PRESETS[preset_name]
+    preset = preset_named(preset_name)
     drops = preset.drop_params | frozenset(provider_drops)
     fields = (CHAT_FIELDS | preset.extras | frozenset(model_allows)) - drops
     if preset_name not in MULTI_CHOICE_PRESETS:
@@ -118,8 +118,8 @@ def filter_params(body: dict[str, Any], preset: Preset, provider: ProviderConfig
 def accepted_fields(target: Target) -> frozenset[str]:
     """Every request field the target's adapter sends upstream in some form."""
     provider = target.provider
-    if provider.kind == "openai":
-        preset = preset_for(provider.preset, provider.base_url or "")
+    if provider.kind in ("openai", "noop"):  # noop: the OpenAI-compatible adapter, in process
+        preset = preset_of(provider)
         return openai_fields(preset, tuple(provider.drop_params), tuple(target.model.allow_params))
     return NATIVE_FIELDS.get(provider.kind, CHAT_FIELDS) - frozenset(provider.drop_params)
 
