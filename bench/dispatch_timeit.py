@@ -1,9 +1,10 @@
 """Time one `Dispatcher.complete` (and one whole stream) against the noop provider and a loopback
 fake OpenAI upstream (run by hand: PYTHONPATH=src:. python bench/dispatch_timeit.py).
 
-Prints the best of a few rounds, in microseconds per call: the dispatcher's own cost plus the
-adapter's build and parse (and, for the fake, the loopback round trip and the fake's own work,
-which runs in a thread of this process).
+Prints the best of a few rounds, in microseconds per call: wall time (for the fake, the loopback
+round trip and the fake's own work included), and the CPU time of the calling thread alone
+(`cpu`: the dispatcher's own cost plus the adapter's build and parse; the fake answers from a
+thread of its own, so its work is not counted there).
 """
 
 from __future__ import annotations
@@ -36,16 +37,17 @@ BODY = {"model": "x", "messages": [{"role": "system", "content": "Be brief."},
         "temperature": 0.2, "max_tokens": 64}
 
 
-async def best_us(call: Callable[[], Awaitable[object]], number: int, rounds: int = 5) -> float:
+async def best_us(call: Callable[[], Awaitable[object]], number: int, rounds: int = 7) -> str:
     for _ in range(50):  # warm up: pools, caches
         await call()
-    best = float("inf")
+    wall = cpu = float("inf")
     for _ in range(rounds):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.thread_time()
         for _ in range(number):
             await call()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best * 1e6
+        wall = min(wall, (time.perf_counter() - start) / number)
+        cpu = min(cpu, (time.thread_time() - start_cpu) / number)
+    return f"{wall * 1e6:7.1f} us (cpu {cpu * 1e6:6.1f})"
 
 
 async def run(dispatcher: Dispatcher, targets: dict[str, Target]) -> None:
@@ -59,8 +61,8 @@ async def run(dispatcher: Dispatcher, targets: dict[str, Target]) -> None:
             first, batches = await dispatcher.open_stream(t, dict(BODY, stream=True))
             return first + [c async for batch in batches for c in batch]
 
-        print(f"{name:12} complete {await best_us(complete, number):8.1f} us/call   "
-              f"stream {await best_us(stream, number // 2):8.1f} us/stream")
+        print(f"{name:12} complete {await best_us(complete, number)}   stream {await best_us(stream, number // 2)}",
+              flush=True)
     await dispatcher.close()
 
 
