@@ -81,9 +81,13 @@ def requested_output(body: JSON) -> int | None:
 
 
 def output_limit(body: JSON, max_output: int) -> int:
-    """The per-choice limit every adapter sends: the client's, clamped to the model's max_output,
-    or max_output itself when the client set none (so no upstream default can exceed the hold)."""
-    requested = requested_output(body)
+    """The per-choice limit every adapter sends (see clamp_output)."""
+    return clamp_output(requested_output(body), max_output)
+
+
+def clamp_output(requested: int | None, max_output: int) -> int:
+    """The client's limit (requested_output), clamped to the model's max_output, or max_output
+    itself when the client set none (so no upstream default can exceed the hold)."""
     return max_output if requested is None else min(requested, max_output)
 
 

@@ -24,7 +24,7 @@ from farebox.providers.base import (
     read_batches,
 )
 from farebox.providers.errors import upstream_error
-from farebox.providers.params import MULTI_CHOICE_PRESETS, accepted_fields, filter_params
+from farebox.providers.params import ALL_FEATURES, MULTI_CHOICE_PRESETS, accepted_fields, filter_params
 from farebox.providers.presets import Preset, preset_of
 
 _decode = msgspec.json.Decoder().decode
@@ -71,8 +71,7 @@ def output_allowance(body: JSON, target: Target) -> int:
 
 
 class OpenAICompatProvider:
-    supported_features = frozenset(
-        {"tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"})
+    supported_features = ALL_FEATURES  # less the preset's unsupported ones; n where it generates several
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

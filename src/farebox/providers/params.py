@@ -68,6 +68,18 @@ GEMINI_FIELDS = frozenset({
 NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS}
 
 
+# The features a model can have (config's `features:`, plus `n`: several choices, which the
+# catalogue derives from the adapters) and the request field that asks for each: the one named
+# in a 400 when a model lacks it (routing/needs.py param_for).
+FEATURE_PARAM: dict[str, str] = {
+    "tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
+    "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
+    "vision": "messages", "prompt_cache": "prompt_cache_key", "n": "n",
+}
+# What the adapters translate, from that one vocabulary (providers/*: supported_features).
+ALL_FEATURES = frozenset(FEATURE_PARAM) - {"n"}  # every configurable feature
+
+
 def allow_params_problem(param: str, price: Price | str) -> str | None:
     """Why a model may not opt in to `param` (None: it may). Checked when the config loads.
 

@@ -19,6 +19,7 @@ from farebox.providers.anthropic.request import output_allowance as body_allowan
 from farebox.providers.anthropic.response import parse_message
 from farebox.providers.anthropic.stream import translate_stream
 from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest, without_fields
+from farebox.providers.params import ALL_FEATURES
 from farebox.providers.translate import NativeAdapter
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
@@ -28,8 +29,7 @@ _encode = msgspec.json.Encoder().encode
 
 
 class AnthropicProvider(NativeAdapter):
-    supported_features: frozenset[str] = frozenset(
-        {"tools", "tool_choice", "json_object", "json_schema", "vision", "reasoning", "prompt_cache"})
+    supported_features: frozenset[str] = ALL_FEATURES - {"logprobs"}  # the Messages API has none
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name

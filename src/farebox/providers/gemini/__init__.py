@@ -21,6 +21,7 @@ from farebox.providers.gemini.request import build_payload
 from farebox.providers.gemini.request import output_allowance as payload_allowance
 from farebox.providers.gemini.response import completion
 from farebox.providers.gemini.stream import translate_stream
+from farebox.providers.params import ALL_FEATURES
 from farebox.providers.translate import NativeAdapter
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
@@ -29,10 +30,7 @@ __all__ = ["DEFAULT_BASE_URL", "GeminiProvider"]
 
 
 class GeminiProvider(NativeAdapter):
-    supported_features: frozenset[str] = frozenset({
-        "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning",
-        "prompt_cache", "n",  # n -> candidateCount
-    })
+    supported_features: frozenset[str] = ALL_FEATURES | {"n"}  # n -> candidateCount
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
