@@ -40,9 +40,6 @@ class Dispatcher:
         for transport in self.transports.values():
             await transport.close()
 
-    def adapter(self, target: Target) -> Provider:
-        return self.adapters[target.provider_name]
-
     async def complete(self, target: Target, body: JSON) -> JSON:
         """One non-streaming attempt. The upstream sends nothing until it has generated the whole
         reply, so only `connect` and `total` apply (a first-byte limit would cut long replies)."""
