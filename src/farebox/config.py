@@ -17,6 +17,7 @@ import msgspec
 import yaml
 
 from farebox.billable_params import allow_params_problem
+from farebox.protocol.openai import located
 
 Feature = Literal[
     "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"
@@ -281,12 +282,9 @@ def _locate(raw: dict[str, Any]) -> str | None:
 
 def _describe(message: str) -> str:
     """Turn msgspec's 'Expected `int`, got `str` - at `$.models[x].context`' into key-path first."""
-    text, sep, where = message.rpartition(" - at `")
-    if not sep:
-        return f"(top level): {message.replace('`', '')}"
-    key_path = where.rstrip("`").removeprefix("$").lstrip(".")
-    key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", key_path)
-    return f"{key_path or '(top level)'}: {text.replace('`', '')}"
+    what, where = located(message)
+    key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", where or "")
+    return f"{key_path or '(top level)'}: {what}"
 
 
 def _check_references(config: Config, source: str) -> None:

@@ -16,7 +16,7 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from farebox.providers.presets import PRESETS, Preset, preset_for
+from farebox.providers.presets import Preset, preset_named, preset_of
 
 if TYPE_CHECKING:
     from farebox.config import ModelConfig, ProviderConfig
@@ -49,7 +49,19 @@ GEMINI_FIELDS = frozenset({
     "tool_choice", "response_format", "temperature", "top_p", "top_k", "seed", "presence_penalty",
     "frequency_penalty", "logprobs", "top_logprobs", "reasoning_effort",
 })
-NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS, "noop": CHAT_FIELDS}
+NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS}
+
+
+# The features a model can have (config's `features:`, plus `n`: several choices, which the
+# catalogue derives from the adapters) and the request field that asks for each: the one named
+# in a 400 when a model lacks it (routing/needs.py param_for).
+FEATURE_PARAM: dict[str, str] = {
+    "tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
+    "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
+    "vision": "messages", "prompt_cache": "prompt_cache_key", "n": "n",
+}
+# What the adapters translate, from that one vocabulary (providers/*: supported_features).
+ALL_FEATURES = frozenset(FEATURE_PARAM) - {"n"}  # every configurable feature
 
 
 def openai_fields(preset: Preset, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
@@ -64,7 +76,7 @@ MULTI_CHOICE_PRESETS = frozenset({"openai", "vllm", "mistral"})
 
 @lru_cache(maxsize=1024)
 def _openai_fields(preset_name: str, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
-    preset = PRESETS[preset_name]
+    preset = preset_named(preset_name)
     drops = preset.drop_params | frozenset(provider_drops)
     fields = (CHAT_FIELDS | preset.extras | frozenset(model_allows)) - drops
     if preset_name not in MULTI_CHOICE_PRESETS:
@@ -86,8 +98,8 @@ def filter_params(body: dict[str, Any], preset: Preset, provider: ProviderConfig
 def accepted_fields(target: Target) -> frozenset[str]:
     """Every request field the target's adapter sends upstream in some form."""
     provider = target.provider
-    if provider.kind == "openai":
-        preset = preset_for(provider.preset, provider.base_url or "")
+    if provider.kind in ("openai", "noop"):  # noop: the OpenAI-compatible adapter, in process
+        preset = preset_of(provider)
         return openai_fields(preset, tuple(provider.drop_params), tuple(target.model.allow_params))
     return NATIVE_FIELDS.get(provider.kind, CHAT_FIELDS) - frozenset(provider.drop_params)
 
