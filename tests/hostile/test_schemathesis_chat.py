@@ -20,21 +20,8 @@ from schemathesis.generation.overrides import Override
 from tests.hostile.chat_spec import chat_operation
 from tests.hostile.verdict import fault
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
-CONFIG = """
-providers:
-  up: {kind: openai, base_url: "%s", api_key: upstream-secret}
-models:
-  coder:
-    tier: starter
-    context: 16384
-    max_output: 2048
-    price: {input: 0.20, output: 0.60}
-    features: [tools, json_object, json_schema, logprobs]
-    deployments: [{provider: up, model: upstream-coder}]
-"""
 # Bounded for CI on two cores: drawing from this spec costs hypothesis ~0.3 s (valid) to ~0.8 s
 # (invalid) of CPU per body, a coverage case ~10 ms.
 FUZZ_EXAMPLES = 75  # a fixed seed (derandomize): the same bodies on every run
@@ -95,9 +82,8 @@ def fuzz(send: Callable[[Case], None]) -> None:
 
 
 @pytest.fixture
-def driver(fake_openai: FakeOpenAI, make_gateway: Callable[[str], Gateway]) -> Driver:
-    gateway = make_gateway(CONFIG % fake_openai.base_url)
-    return Driver(gateway, gateway.account("fuzz", usd="1000"))
+def driver(gateway: Gateway, key: str) -> Driver:
+    return Driver(gateway, key)
 
 
 def test_the_coverage_phase_never_gets_a_5xx_or_a_bare_error(driver: Driver) -> None:
