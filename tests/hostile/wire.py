@@ -57,19 +57,39 @@ def exchange(gateway: Gateway, data: bytes, *, then_shut: bool = False, timeout:
 
 
 def read_answer(sock: socket.socket, started: float) -> Answer:
+    """Reads one whole answer (past any 100 Continue), not until the close: after answering early,
+    aiohttp keeps reading the unsent rest of a body for a while before it closes."""
     data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:  # the answer came, then the server reset an unread request
-        pass
+    while True:
+        head_end = data.find(b"\r\n\r\n")
+        if head_end >= 0 and data.startswith(b"HTTP/1.1 100"):
+            data = data[head_end + 4:]
+            continue
+        if head_end >= 0 and complete(data[:head_end], data[head_end + 4:]):
+            break
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:  # the answer came, then the server reset an unread request
+            break
+        if not chunk:
+            break
+        data += chunk
     return parse(data, time.monotonic() - started)
+
+
+def complete(head: bytes, body: bytes) -> bool:
+    lower = head.lower()
+    if b"transfer-encoding: chunked" in lower:
+        return body.endswith(b"0\r\n\r\n")
+    if b"content-length:" in lower:
+        return len(body) >= int(lower.split(b"content-length:")[1].split(b"\r\n")[0])
+    return head.startswith((b"HTTP/1.1 204", b"HTTP/1.1 304"))
 
 
 def parse(data: bytes, seconds: float) -> Answer:
     head, _, body = data.partition(b"\r\n\r\n")
     if not head:
-        raise AssertionError("the connection closed without an answer")
+        raise ConnectionAbortedError("the connection closed without an answer")
     lines = head.decode("latin-1").split("\r\n")
     headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
     if headers.get("transfer-encoding", "").lower() == "chunked":
