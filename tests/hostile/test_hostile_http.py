@@ -46,7 +46,8 @@ def test_head_on_every_route(gateway: Gateway, key: str) -> None:
         assert answer.headers.get("content-type", "").startswith("application/json"), (path, answer)
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models", "/v1/balance", "/admin/v1/accounts"])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/models", "/v1/balance", "/v1/usage",
+                                  "/admin/v1/accounts"])
 def test_absurd_headers(gateway: Gateway, key: str, path: str) -> None:
     method, body = ("POST", CHAT) if path.endswith("completions") else ("GET", b"")
     base = headers_for(path, key)
@@ -79,10 +80,11 @@ def test_query_strings_on_post_change_nothing(gateway: Gateway, key: str) -> Non
     assert 400 <= too_long.status < 500
 
 
-def test_bodies_that_stop_midway(gateway: Gateway, key: str) -> None:
-    head = request_head("POST", "/v1/chat/completions", {**headers_for("/v1", key), "Transfer-Encoding": "chunked"})
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/admin/v1/credits"])
+def test_bodies_that_stop_midway(gateway: Gateway, key: str, path: str) -> None:
+    head = request_head("POST", path, {**headers_for(path, key), "Transfer-Encoding": "chunked"})
     part = b"%x\r\n%s" % (len(CHAT), CHAT[:10])
-    short = request_head("POST", "/v1/chat/completions", headers_for("/v1", key), body_length=100) + CHAT[:10]
+    short = request_head("POST", path, headers_for(path, key), body_length=100) + CHAT[:10]
     stalled = {"a chunked body that stops": exchange(gateway, head + part),
                "a body shorter than its Content-Length": exchange(gateway, short)}
     assert_answers(list(stalled.items()))
@@ -94,15 +96,15 @@ def test_bodies_that_stop_midway(gateway: Gateway, key: str) -> None:
             assert_answers([("half-closed", exchange(gateway, data, then_shut=True))])
         assert time.monotonic() - started < CLIENT_TIMEOUT + 3
     framing = {
-        "Content-Length 10^12": exchange(gateway, request_head("POST", "/v1/chat/completions", headers_for("/v1", key),
+        "Content-Length 10^12": exchange(gateway, request_head("POST", path, headers_for(path, key),
                                                                body_length=10**12)),
-        "Content-Length -5": exchange(gateway, request_head("POST", "/v1/chat/completions", headers_for("/v1", key),
+        "Content-Length -5": exchange(gateway, request_head("POST", path, headers_for(path, key),
                                                             body_length=-5)),
-        "Content-Length and chunked": exchange(gateway, request_head("POST", "/v1/chat/completions", {
-            **headers_for("/v1", key), "Transfer-Encoding": "chunked"}, body_length=len(CHAT)) + CHAT),
+        "Content-Length and chunked": exchange(gateway, request_head("POST", path, {
+            **headers_for(path, key), "Transfer-Encoding": "chunked"}, body_length=len(CHAT)) + CHAT),
         "a chunk size that is no number": exchange(gateway, head + b"zz\r\nabc\r\n0\r\n\r\n"),
-        "an unknown Transfer-Encoding": send(gateway, "POST", "/v1/chat/completions", {
-            **headers_for("/v1", key), "Transfer-Encoding": "rot13"}, CHAT),
+        "an unknown Transfer-Encoding": send(gateway, "POST", path, {
+            **headers_for(path, key), "Transfer-Encoding": "rot13"}, CHAT),
     }
     assert_answers(list(framing.items()))
     assert all(400 <= answer.status < 500 for answer in framing.values()), framing
