@@ -113,3 +113,21 @@ ADMIN_BODIES = [
 def test_admin_bodies_that_are_no_request(gateway: Gateway, key: str, method: str, path: str) -> None:
     assert faults(gateway, method, path, ADMIN_KEY, ADMIN_BODIES) == []
     assert gateway.check() and all(row["ok"] for row in gateway.check())
+
+
+def test_unknown_field_names_never_break_or_bloat_the_answer(gateway: Gateway, key: str) -> None:
+    """Fields that do not reach the upstream are named in x-farebox-dropped-params: a name the
+    client chose must not put a control byte in a header (aiohttp would drop the connection) nor
+    make the header as large as the body."""
+    base = json.loads(CHAT + b"}")
+    for extra in ({"a\r\nSet-Cookie: x": 1, "\u0017": 1, "é": 1, "ok_field": 1},
+                  {f"field_{i}_{'x' * 100}": i for i in range(2000)}):
+        answer = send(gateway, "POST", "/v1/chat/completions", {"Authorization": f"Bearer {key}",
+                                                                "Content-Type": "application/json"},
+                      json.dumps({**base, **extra}).encode())
+        assert answer.status == 200, answer
+        named = answer.headers.get("x-farebox-dropped-params", "")
+        assert len(named) < 1000 and named.isprintable() and "set-cookie" not in answer.headers, named
+    assert "ok_field" in send(gateway, "POST", "/v1/chat/completions", {
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        json.dumps({**base, "ok_field": 1}).encode()).headers["x-farebox-dropped-params"]
