@@ -6,12 +6,14 @@ answer is under 500 and, when an error, OpenAI's envelope; none hangs."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import pytest
 
 from tests.hostile.chat_spec import chat_spec
 from tests.hostile.conftest import ADMIN_KEY
 from tests.hostile.wire import send
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 CHAT = b'{"model": "coder", "messages": [{"role": "user", "content": "hi"}]'  # without its closing brace
@@ -131,3 +133,26 @@ def test_unknown_field_names_never_break_or_bloat_the_answer(gateway: Gateway, k
     assert "ok_field" in send(gateway, "POST", "/v1/chat/completions", {
         "Authorization": f"Bearer {key}", "Content-Type": "application/json"},
         json.dumps({**base, "ok_field": 1}).encode()).headers["x-farebox-dropped-params"]
+
+
+WILDCARD = """
+providers:
+  up: {kind: openai, base_url: "%s", api_key: k}
+models:
+  "up/*": {tier: pro, provider: up, price: {input: 1, output: 2}, context: 8000}
+"""
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_wildcard_model_name_with_control_bytes_is_400(fake_openai: FakeOpenAI, stream: bool,
+                                                         make_gateway: Callable[[str], Gateway]) -> None:
+    """A wildcard route keeps the client's suffix, and it goes back in x-farebox-model-used:
+    a control byte there made aiohttp drop the connection (JSON) or answer 500 (stream)."""
+    gateway = make_gateway(WILDCARD % fake_openai.base_url)
+    key = gateway.account("mallory")
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    for model, status in (("up/plain", 200), ("up/é", 200), ("up/a\x17b", 400), ("up/a\r\nX-Evil: 1", 400)):
+        body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
+        answer = send(gateway, "POST", "/v1/chat/completions", headers, json.dumps(body).encode())
+        assert answer.status == status and answer.fault() is None, (model, answer)
+        assert "x-evil" not in answer.headers

@@ -82,7 +82,9 @@ class StreamOptions(_Open, kw_only=True):
 
 
 # Free strings a client sends and farebox may repeat (in errors, logs, the ledger) are bounded.
-ModelName = Annotated[str, msgspec.Meta(max_length=256)]
+# A model ID goes back in a response header (x-farebox-model-used: a wildcard route keeps the
+# client's suffix), where a control character would make aiohttp drop the connection.
+ModelName = Annotated[str, msgspec.Meta(max_length=256, pattern="^[^\x00-\x1f\x7f]*$")]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 
 
