@@ -24,6 +24,7 @@ models:
     price: {{input: 0.20, output: 0.60}}
     features: [tools, json_object, json_schema, logprobs]
     deployments: [{{provider: up, model: upstream-coder}}]
+  "up/*": {{tier: starter, provider: up, price: {{input: 1, output: 2}}, context: 8000}}
 """
 ADMIN_KEY = "admin-test-key"  # what tests.support.gateway.Gateway gives the admin API
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import requests
 from schemathesis import Case, GenerationMode
@@ -19,14 +19,15 @@ TIMEOUT = 15  # seconds: far above any honest answer on loopback, so only a hang
 class Driver:
     """Sends cases as schemathesis serialises them, with a valid token unless the case is about
     the Authorization header itself (`auth_cases=False` skips those: failed admin logins are
-    throttled, and tested by hand). With `model`, half of the bodies name that model instead of
-    the spec's, so valid requests also reach routing, billing and the upstream."""
+    throttled, and tested by hand). `rename(n, model)` may give the n-th body another model
+    than the spec's, so valid requests also reach routing, billing and the upstream."""
 
-    def __init__(self, base_url: str, token: str, model: str | None = None, auth_cases: bool = True) -> None:
+    def __init__(self, base_url: str, token: str, rename: Callable[[int, str], str] | None = None,
+                 auth_cases: bool = True) -> None:
         self.base_url = base_url
         self.auth_cases = auth_cases
+        self.rename = rename
         self.headers = {"Authorization": f"Bearer {token}"}
-        self.model = model
         self.sent = 0
         self.statuses: dict[int, int] = {}
         self.faults: list[str] = []
@@ -36,8 +37,8 @@ class Driver:
         if not self.auth_cases and getattr(phase, "parameter", None) == "Authorization":
             return
         self.sent += 1
-        if self.model and self.sent % 2 and isinstance(case.body, dict) and isinstance(case.body.get("model"), str):
-            case.body["model"] = self.model
+        if self.rename and isinstance(case.body, dict) and isinstance(case.body.get("model"), str):
+            case.body["model"] = self.rename(self.sent, case.body["model"])
         try:
             # A fresh connection each time: drawing a case can outlast the keep-alive timeout, and
             # a request racing the server's close of an idle connection would look like a fault.
