@@ -5,6 +5,7 @@ absurd headers, query strings on POST, bodies that stop midway, Expect. Every an
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import time
 
@@ -135,3 +136,24 @@ def test_a_refused_request_logs_one_line_that_quotes_nothing(gateway: Gateway, k
     assert answer.headers["server"] == "farebox"
     records = [r for r in caplog.records if r.name.startswith(("aiohttp", "farebox"))]
     assert records and all(r.exc_info is None and "s" * 40 not in r.getMessage() for r in records), records
+
+
+HUGE = "99999999999999999999"  # digits, so read as a row id, past any SQL integer
+
+
+@pytest.mark.parametrize("ref", [HUGE, "%C2%B2", "9223372036854775808"])  # "²" is a digit to str.isdigit
+def test_ids_out_of_range_in_paths_queries_and_bodies(gateway: Gateway, key: str, ref: str) -> None:
+    plain = "\u00b2" if ref == "%C2%B2" else ref
+    cases = [("GET", f"/admin/v1/accounts/{ref}", b""), ("PATCH", f"/admin/v1/accounts/{ref}", b'{"tier": "pro"}'),
+             ("POST", f"/admin/v1/accounts/{ref}/tier", b'{"tier": "pro"}'),
+             ("GET", f"/admin/v1/accounts/{ref}/keys", b""),
+             ("POST", f"/admin/v1/accounts/{ref}/keys", b"{}"), ("GET", f"/admin/v1/keys?account={ref}", b""),
+             ("POST", f"/admin/v1/keys/{ref}/revoke", b""), ("DELETE", f"/admin/v1/keys/{ref}", b""),
+             ("GET", f"/admin/v1/usage?account={ref}", b""), ("GET", f"/admin/v1/ledger?account={ref}", b""),
+             ("GET", f"/admin/v1/ledger?account=mallory&limit={ref}", b""),
+             ("POST", "/admin/v1/credits", json.dumps({"account": plain, "amount_usd": "1"}).encode()),
+             ("POST", "/admin/v1/adjustments", json.dumps({"account": plain, "amount_usd": "1", "note": "x"}).encode())]
+    results = [(f"{method} {path} {body!r}", send(gateway, method, path, headers_for(path, ADMIN_KEY), body))
+               for method, path, body in cases]
+    assert_answers(results)
+    assert all(answer.status in (400, 404) for _, answer in results), [(label, a.status) for label, a in results]
