@@ -147,11 +147,12 @@ models:
 def test_a_wildcard_model_name_with_control_bytes_is_400(fake_openai: FakeOpenAI, stream: bool,
                                                          make_gateway: Callable[[str], Gateway]) -> None:
     """A wildcard route keeps the client's suffix, and it goes back in x-farebox-model-used:
-    a control byte there made aiohttp drop the connection (JSON) or answer 500 (stream)."""
+    a control byte there made aiohttp drop the connection (JSON) or answer 500 (stream), until
+    wildcard suffixes were validated (routing/catalog.py check_wildcard_name)."""
     gateway = make_gateway(WILDCARD % fake_openai.base_url)
     key = gateway.account("mallory")
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
-    for model, status in (("up/plain", 200), ("up/é", 200), ("up/a\x17b", 400), ("up/a\r\nX-Evil: 1", 400)):
+    for model, status in (("up/plain", 200), ("up/é", 400), ("up/a\x17b", 400), ("up/a\r\nX-Evil: 1", 400)):
         body = {"model": model, "stream": stream, "messages": [{"role": "user", "content": "hi"}]}
         answer = send(gateway, "POST", "/v1/chat/completions", headers, json.dumps(body).encode())
         assert answer.status == status and answer.fault() is None, (model, answer)

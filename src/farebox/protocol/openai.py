@@ -82,9 +82,7 @@ class StreamOptions(_Open, kw_only=True):
 
 
 # Free strings a client sends and farebox may repeat (in errors, logs, the ledger) are bounded.
-# A model ID goes back in a response header (x-farebox-model-used: a wildcard route keeps the
-# client's suffix), where a control character would make aiohttp drop the connection.
-ModelName = Annotated[str, msgspec.Meta(max_length=256, pattern="^[^\x00-\x1f\x7f]*$")]
+ModelName = Annotated[str, msgspec.Meta(max_length=256)]
 ShortText = Annotated[str, msgspec.Meta(max_length=256)]
 
 
