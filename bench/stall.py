@@ -8,9 +8,10 @@ client's p50/p90/p99 both ways and the difference.
 
     .venv/bin/python bench/stall.py [--farebox-cmd ".venv/bin/farebox"] [--seconds 10] [--shape many|one]
 
-`--shape many`: as many one-word messages as fit (the review's 550,000-message body, cut to
-what the limits allow); `one`: one message of one long text. `--body-bytes` caps the big body
-(default: 19 MB before the limits, i.e. whatever the gateway will take). Loopback only; every
+`--shape many`: as many one-word messages as fit in `--body-bytes` (at most `--max-messages`;
+the review's body was 18.7 MB of 550,000 messages); `one`: one message of one long text. The big
+key is rate limited at `--big-rpm` and honours Retry-After, as the SDKs do: "as fast as its rate
+limit allows". Loopback only; every
 loop is bounded by --seconds.
 """
 
@@ -88,6 +89,9 @@ async def big_client(session: aiohttp.ClientSession, url: str, key: str, body: b
                                                          "Content-Type": "application/json"}) as reply:
             await reply.read()
             statuses[reply.status] = statuses.get(reply.status, 0) + 1
+            wait = float(reply.headers.get("Retry-After", 0)) if reply.status == 429 else 0.0
+        if wait:  # as the official SDKs do
+            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
     return statuses
 
 
@@ -116,6 +120,8 @@ def main() -> None:
     parser.add_argument("--body-bytes", type=int, default=19_000_000)
     parser.add_argument("--max-messages", type=int, default=550_000)
     parser.add_argument("--big-clients", type=int, default=2)
+    parser.add_argument("--big-rpm", type=int, default=500,
+                        help="the big key's rate limit (elite's 500/min by default); it honours Retry-After")
     parser.add_argument("--port", type=int, default=18931)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="farebox-stall-"))
@@ -130,6 +136,8 @@ def main() -> None:
         farebox(args.farebox_cmd, env, "accounts", "create", name, "--tier", "bench")
         farebox(args.farebox_cmd, env, "credits", "add", name, "1000")
         keys[name] = json.loads(farebox(args.farebox_cmd, env, "keys", "create", name, "--json"))["key"]
+    farebox(args.farebox_cmd, env, "accounts", "set-limits", "big", "--rpm", str(args.big_rpm), "--burst-rpm",
+            str(args.big_rpm))
     server = subprocess.Popen(["taskset", "-c", "0", *shlex.split(args.farebox_cmd), "serve", "--no-demo"], env=env,
                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{args.port}/v1/chat/completions"
