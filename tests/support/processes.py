@@ -38,7 +38,7 @@ class GatewayProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def wait_ready(self, timeout: float = 30) -> GatewayProcess:
+    def wait_ready(self, timeout: float = 90) -> GatewayProcess:  # generous: CI machines can be slow
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
