@@ -23,6 +23,9 @@ Feature = Literal[
 ]
 FEATURES: tuple[str, ...] = Feature.__args__  # type: ignore[attr-defined]
 ProviderKind = Literal["openai", "anthropic", "gemini", "noop"]
+# What a store shared through Redis (rate limits, holds) does while Redis is unreachable:
+# "open" goes on with this process's own copy, "closed" refuses (503).
+FailurePolicy = Literal["open", "closed"]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -149,13 +152,13 @@ class ServerLimits(_Strict, frozen=True, kw_only=True):
 
 class RateLimits(_Strict, frozen=True, kw_only=True):
     scope: Literal["key", "account"] = "key"
-    on_redis_failure: Literal["open", "closed"] = "open"
+    on_redis_failure: FailurePolicy = "open"
 
 
 class Holds(_Strict, frozen=True, kw_only=True):
     """Holds shared through Redis (when `redis:` is set), so several processes never overspend."""
 
-    on_redis_failure: Literal["open", "closed"] = "closed"  # closed: 503; open: this process's own holds
+    on_redis_failure: FailurePolicy = "closed"  # closed: 503; open: this process's own holds
     owner_ttl: float = 10.0  # seconds without a heartbeat before a process's holds are reclaimed
 
 

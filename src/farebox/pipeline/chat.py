@@ -9,17 +9,18 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.pricing import Usage
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.config import Config
 from farebox.directory import Principal
 from farebox.errors import (
     GatewayError,
     ServiceUnavailable,
 )
+from farebox.lifecycle import TaskSet
 from farebox.logs import access_log
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import Batches, Dispatcher
@@ -57,7 +58,7 @@ class ChatService:
         self.wallet = wallet
         self.ledger = ledger
         self.limits = limits
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background = TaskSet()
         self.failover = Failover(config.failover, health)
         self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
 
@@ -150,10 +151,10 @@ class ChatService:
         target = call.upstream
         model = next((m for m in call.candidates if target is not None and m.id == target.model_id), None)
         if target is None or model is None or model.rates is None:
-            self._spawn(release(self.wallet, call))
+            self._background.spawn(release(self.wallet, call))
             return
         call.model, call.target, call.settled = model, target, True  # settled: keep the hold for it
-        self._spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
+        self._background.spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
         """The SSE frames for the client, one blob per upstream read (a batch of chunks). The
@@ -188,7 +189,8 @@ class ChatService:
             with contextlib.suppress(Exception):
                 await opened.batches.aclose()
             if not finished and not call.settled:  # the client went away mid-stream
-                self._spawn(self._settle_abandoned(call, usage_or_count(call, relay.usage, relay.generated_text())))
+                usage = usage_or_count(call, relay.usage, relay.generated_text())
+                self._background.spawn(self._settle_abandoned(call, usage))
 
     async def _end_after_failure(self, call: Call, relay: StreamRelay, exc: UpstreamError) -> bytes:
         """An upstream failure after the first byte: bill what was delivered, then an error event."""
@@ -207,15 +209,9 @@ class ChatService:
         finally:
             log_call(call, 499)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def drain(self) -> None:
         """Wait for background settlements (at shutdown)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.wait()
 
     # -- failover -----------------------------------------------------------------------------
     async def _with_failover(self, call: Call, attempt: Attempt[T]) -> T:

@@ -15,8 +15,9 @@ import msgspec
 
 from farebox.billing.ledger import Charge, LedgerWriter
 from farebox.billing.pricing import Usage
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.errors import ServiceUnavailable
+from farebox.lifecycle import TaskSet
 from farebox.money import format_usd
 from farebox.pipeline.call import Call
 from farebox.pipeline.reserve import release
@@ -130,7 +131,7 @@ async def cover(wallet: Wallet, call: Call, cost: int) -> int:
     return max(overrun, 0)
 
 
-_releasing: set[asyncio.Task[None]] = set()  # strong references until they finish
+_releasing = TaskSet()  # hold releases waiting on a commit, kept alive until they finish
 
 
 def _release_when_committed(charge: Charge, wallet: Wallet, call: Call) -> None:
@@ -145,6 +146,4 @@ def _retrieved(done: asyncio.Future[bool]) -> None:
 
 
 def _release_later(wallet: Wallet, call: Call) -> None:
-    task = asyncio.ensure_future(release(wallet, call))
-    _releasing.add(task)
-    task.add_done_callback(_releasing.discard)
+    _releasing.spawn(release(wallet, call))
