@@ -133,11 +133,11 @@ def test_a_wallet_failure_at_settlement_loses_no_charge(gateway: Gateway, fake_o
     admit = wallet_.reserve
     calls: list[int] = []
 
-    async def fails_after_admission(account: int, amount: int) -> None:
+    async def fails_after_admission(account: int, amount: int, hold_id: str) -> None:
         calls.append(amount)
         if len(calls) > 1:
             raise ServiceUnavailable("Credit holds are temporarily unavailable; please retry shortly.")
-        await admit(account, amount)
+        await admit(account, amount, hold_id)
 
     monkeypatch.setattr(wallet_, "reserve", fails_after_admission)
     gateway.client(key).chat.completions.create(model="meter", messages=[{"role": "user", "content": PROMPT}],
