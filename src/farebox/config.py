@@ -122,7 +122,7 @@ class ModelConfig(_Strict, frozen=True, kw_only=True):
     allow_params: list[str] = []
 
 
-class Limits(_Strict, frozen=True, kw_only=True):
+class BodyLimits(_Strict, frozen=True, kw_only=True):
     """Bounds on one request's body: the work a request can cost before any check of the caller's
     balance stays small (docs/security.md)."""
 
@@ -168,7 +168,7 @@ class Billing(_Strict, frozen=True, kw_only=True):
     spool_dir: str | None = None
 
 
-class Failover(_Strict, frozen=True, kw_only=True):
+class FailoverConfig(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
     backoff_base: float = 0.05  # seconds; full jitter, doubling per retry of an already-tried deployment
@@ -176,14 +176,14 @@ class Failover(_Strict, frozen=True, kw_only=True):
     max_retry_after: float = 5.0  # wait for an upstream's shorter Retry-After; skip the deployment if longer
 
 
-class Circuit(_Strict, frozen=True, kw_only=True):
+class CircuitConfig(_Strict, frozen=True, kw_only=True):
     consecutive_failures: int = 5
     error_rate: float = 0.5
     window: int = 20
     cooldown: float = 30.0
 
 
-class Catalog(_Strict, frozen=True, kw_only=True):
+class CatalogConfig(_Strict, frozen=True, kw_only=True):
     agents_min_context: int = 32768
 
 
@@ -196,14 +196,14 @@ class Config(_Strict, frozen=True, kw_only=True):
     tiers: dict[str, Tier]
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
-    limits: Limits = Limits()
+    limits: BodyLimits = BodyLimits()
     server: ServerLimits = ServerLimits()
     rate_limits: RateLimits = RateLimits()
     holds: Holds = Holds()
     billing: Billing = Billing()
-    failover: Failover = Failover()
-    circuit: Circuit = Circuit()
-    catalog: Catalog = Catalog()
+    failover: FailoverConfig = FailoverConfig()
+    circuit: CircuitConfig = CircuitConfig()
+    catalog: CatalogConfig = CatalogConfig()
     log_requests: bool = True
 
 

@@ -47,7 +47,7 @@ class Runtime:
     wallet: Wallet
     ledger: LedgerWriter
     limiters: Limiters
-    limits: RateGate
+    rate_gate: RateGate
     chat: ChatService
     admin_key: str | None = None
     prices: PriceRefresher | None = None
@@ -95,12 +95,12 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
     limiters = build_limiters(config, redis, clock)
-    limits = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
+    rate_gate = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
     chat = ChatService(config=config, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                       ledger=ledger, limits=limits)
+                       ledger=ledger, rate_gate=rate_gate)
     chat.store_down = refresher.failing
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiters=limiters, limits=limits, chat=chat, redis=redis,
+                   ledger=ledger, limiters=limiters, rate_gate=rate_gate, chat=chat, redis=redis,
                    admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None,
                    prices=PriceRefresher(pricebook, config, adapters))

@@ -50,14 +50,14 @@ class OpenStream:
 
 class ChatService:
     def __init__(self, *, config: Config, catalog: Catalog, health: Health, dispatcher: Dispatcher,
-                 wallet: Wallet, ledger: LedgerWriter, limits: RateGate) -> None:
+                 wallet: Wallet, ledger: LedgerWriter, rate_gate: RateGate) -> None:
         self.config = config
         self.catalog = catalog
         self.health = health
         self.dispatcher = dispatcher
         self.wallet = wallet
         self.ledger = ledger
-        self.limits = limits
+        self.rate_gate = rate_gate
         self._background = TaskSet()
         self.failover = Failover(config.failover, health)
         self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
@@ -81,7 +81,7 @@ class ChatService:
         first = call.candidates[0]
         check_context(call, first)
         tokens = call.needs.prompt_tokens + call.needs.output_for(first.config.max_output)
-        await self.limits.admit_tokens(principal, tokens, {} if headers is None else headers)
+        await self.rate_gate.admit_tokens(principal, tokens, {} if headers is None else headers)
         await reserve(self.wallet, call, first)
         return call
 
