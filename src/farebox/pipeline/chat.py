@@ -103,8 +103,8 @@ class ChatService:
         finally:
             if not call.settled:
                 await release(self.wallet, call)
-        assert call.model is not None
-        doc["usage"] = usage.to_openai(call.model.id, cost)
+        assert call.served_model is not None
+        doc["usage"] = usage.to_openai(call.served_model.id, cost)
         return doc
 
     # -- streaming ----------------------------------------------------------------------------
@@ -153,7 +153,7 @@ class ChatService:
         if target is None or model is None or model.rates is None:
             self._background.spawn(release(self.wallet, call))
             return
-        call.model, call.target, call.settled = model, target, True  # settled: keep the hold for it
+        call.served_model, call.target, call.settled = model, target, True  # settled: keep the hold for it
         self._background.spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
@@ -183,8 +183,8 @@ class ChatService:
             except ServiceUnavailable as exc:
                 yield error_frame(exc) + DONE_FRAME
                 return
-            assert call.model is not None
-            yield relay.closing_frames(usage.to_openai(call.model.id, cost)) + DONE_FRAME
+            assert call.served_model is not None
+            yield relay.closing_frames(usage.to_openai(call.served_model.id, cost)) + DONE_FRAME
         finally:
             with contextlib.suppress(Exception):
                 await opened.batches.aclose()

@@ -108,7 +108,7 @@ class _Run:
         self.made = True
         found, result = await self.attempt(attempt, target)
         if found:
-            self.call.model, self.call.target = model, target
+            self.call.served_model, self.call.target = model, target
         return found, result
 
     def exhausted(self) -> bool:
