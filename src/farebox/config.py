@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 import yaml
 
-from farebox.providers.params import allow_params_problem
+from farebox.billable_params import allow_params_problem
+from farebox.protocol.openai import located
 
 Feature = Literal[
     "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"
@@ -284,12 +285,9 @@ def _locate(raw: dict[str, Any]) -> str | None:
 
 def _describe(message: str) -> str:
     """Turn msgspec's 'Expected `int`, got `str` - at `$.models[x].context`' into key-path first."""
-    text, sep, where = message.rpartition(" - at `")
-    if not sep:
-        return f"(top level): {message.replace('`', '')}"
-    key_path = where.rstrip("`").removeprefix("$").lstrip(".")
-    key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", key_path)
-    return f"{key_path or '(top level)'}: {text.replace('`', '')}"
+    what, where = located(message)
+    key_path = re.sub(r"\[([^\]\d][^\]]*)\]", r".\1", where or "")
+    return f"{key_path or '(top level)'}: {what}"
 
 
 def _check_references(config: Config, source: str) -> None:
@@ -346,7 +344,8 @@ def _check_model(config: Config, model_id: str, model: ModelConfig, fail: Callab
     if model.provider and model.provider not in config.providers:
         fail(f"{at}.provider", f"unknown provider {model.provider!r}")
     for i, param in enumerate(model.allow_params):
-        problem = allow_params_problem(param, model.price)
+        cache_writes = model.price == "upstream" or getattr(model.price, "cache_write", None) is not None
+        problem = allow_params_problem(param, cache_writes)
         if problem:
             fail(f"{at}.allow_params[{i}]", problem)
 

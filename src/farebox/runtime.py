@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -82,7 +81,7 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     """`clock` (Unix seconds) drives the rate limiters; tests inject a fake one."""
     engine = create_engine(config.database)
     repo = Repository(engine)
-    adapters: dict[str, Any] = build_adapters(config, source)
+    adapters = build_adapters(config, source)
     pricebook = PriceBook.for_config(config)
     catalog = Catalog(config, adapter_features(adapters), pricebook)
     health = Health(config.circuit)
@@ -103,4 +102,4 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
                    ledger=ledger, limiters=limiters, rate_gate=rate_gate, chat=chat, redis=redis,
                    admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None,
-                   prices=PriceRefresher(pricebook, config, adapters))
+                   prices=PriceRefresher(pricebook, config, dispatcher.get_json))

@@ -165,6 +165,22 @@ def test_revoked_key_stops_everywhere_within_a_second(cluster: tuple[Path, str, 
             time.sleep(0.02)
 
 
+def test_a_new_key_works_everywhere_within_a_second(cluster: tuple[Path, str, RedisServer,
+                                                                    list[GatewayProcess]]) -> None:
+    config, _, _, gateways = cluster
+    _, key, _ = new_account(config, "newcomer", 100 * PER_REQUEST)
+    created_at = time.monotonic()
+    for gateway in gateways:
+        sdk = openai.OpenAI(base_url=gateway.base_url, api_key=key, max_retries=0)
+        while True:
+            try:
+                sdk.models.list()
+                break
+            except openai.AuthenticationError:
+                assert time.monotonic() - created_at < 1.0, "a process still refuses the new key"
+                time.sleep(0.02)
+
+
 def test_sigkill_mid_load_loses_no_charge(cluster: tuple[Path, str, RedisServer, list[GatewayProcess]],
                                           fake_openai: FakeOpenAI) -> None:
     config, database, redis_server, gateways = cluster

@@ -19,7 +19,7 @@ from farebox.providers import allowance
 from farebox.providers.anthropic import AnthropicProvider
 from farebox.providers.base import LIMIT_FIELDS, Target, UpstreamError
 from farebox.providers.gemini import GeminiProvider, model_resource
-from farebox.providers.noop import NoopProvider
+from farebox.providers.noop import NoopTransport
 from farebox.providers.openai_compat import OpenAICompatProvider
 from farebox.providers.presets import PRESETS
 
@@ -60,7 +60,7 @@ ADAPTERS: dict[str, tuple[Any, list[str]]] = {
     "gemini": (GeminiProvider("google", ProviderConfig(kind="gemini", api_key="k")), ["gemini-2.5-flash"]),
     "gemini-dropping-n": (GeminiProvider("google", ProviderConfig(kind="gemini", api_key="k", drop_params=["n"])),
                           ["gemini-2.5-pro"]),
-    "noop": (NoopProvider("noop", ProviderConfig(kind="noop")), ["noop-test"]),
+    "noop": (OpenAICompatProvider("noop", ProviderConfig(kind="noop")), ["noop-test"]),
 }
 
 
@@ -76,10 +76,6 @@ def _body(rng: random.Random, max_tokens: int | None, max_completion_tokens: int
 
 def _allowed(adapter: Any, body: dict[str, Any], target: Target) -> int | None:
     """What the request built lets the upstream bill, read from the request itself (None: refused)."""
-    if isinstance(adapter, NoopProvider):  # no wire: what it answers is what it bills
-        reply = asyncio.run(adapter.complete(body, target))
-        assert len(reply["choices"]) == 1
-        return int(reply["usage"]["completion_tokens"])
     try:
         request = adapter.build_request(body, target, stream=False)
     except UpstreamError as exc:  # Anthropic refuses n > 1 (admission refuses it first)
@@ -104,7 +100,14 @@ def _allowed(adapter: Any, body: dict[str, Any], target: Target) -> int | None:
         assert config.get("thinkingConfig", {}).get("thinkingBudget", 0) <= limit
     assert 1 <= limit <= max_output
     assert request.allowance == allowed  # the request reports what it allows
+    if adapter.config.kind == "noop":  # in process: what it answers is within what it was allowed
+        reply = adapter.parse_response(asyncio.run(_noop_answer(adapter.config, request)), target)
+        assert len(reply["choices"]) == 1 and reply["usage"]["completion_tokens"] <= allowed
     return int(allowed)
+
+
+async def _noop_answer(config: ProviderConfig, request: Any) -> bytes:
+    return await (await NoopTransport(config).send(request, whole=True)).read()
 
 
 @pytest.mark.parametrize("name", sorted(ADAPTERS))

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
+from farebox.billable_params import PRICE_CHANGING
 from farebox.config import ConfigError, ModelConfig, Price, ProviderConfig, parse_config
 from farebox.providers.base import Target, UpstreamError
 from farebox.providers.params import (
     CHAT_FIELDS,
     GATEWAY_FIELDS,
-    PRICE_CHANGING,
     accepted_fields,
     dropped_params,
     filter_params,

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
 import pytest
 
-from farebox.routing.pricebook import PriceBook, parse_models, per_token_to_rate
+import farebox
+from farebox.config import parse_config
+from farebox.providers.base import UpstreamError
+from farebox.routing.pricebook import PriceBook, PriceRefresher, parse_models, per_token_to_rate
+
+CONFIG = """
+tiers: {pro: {rank: 1, rpm: 60}}
+providers: {openrouter: {kind: openai, base_url: "https://openrouter.ai/api/v1", api_key: k}}
+models: {"openrouter/*": {tier: pro, provider: openrouter, price: upstream}}
+"""
 
 
 @pytest.mark.parametrize(("text", "rate"), [
@@ -43,3 +56,32 @@ def test_book_lookup_and_loaded() -> None:
     assert not book.loaded("openrouter") and book.lookup("openrouter", "a/b") is None
     book.replace("openrouter", parse_models({"data": []}))
     assert book.loaded("openrouter") and book.lookup("openrouter", "a/b") is None
+
+
+def test_refresher_fetches_through_the_given_owner_and_keeps_the_last_good_table() -> None:
+    config = parse_config(CONFIG, "test")
+    book = PriceBook.for_config(config)
+    calls: list[tuple[str, str]] = []
+    answers: list[Any] = [{"data": [{"id": "a/b", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]},
+                          UpstreamError(502, "HTTP 500"), {"object": "list"}]
+
+    async def fetch(provider: str, path: str) -> Any:
+        calls.append((provider, path))
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    refresher = PriceRefresher(book, config, fetch)
+    assert asyncio.run(refresher.refresh("openrouter")) is True
+    assert asyncio.run(refresher.refresh("openrouter")) is False  # an upstream error
+    assert asyncio.run(refresher.refresh("openrouter")) is False  # not a models list
+    assert calls == [("openrouter", "/models")] * 3
+    entry = book.lookup("openrouter", "a/b")
+    assert entry is not None and entry.rates.output == 2_000_000_000
+
+
+def test_routing_does_no_http_of_its_own() -> None:
+    """The dispatcher owns upstream HTTP (pooled sessions, the adapters' auth): routing/ parses."""
+    for path in (Path(farebox.__file__).parent / "routing").glob("*.py"):
+        assert "aiohttp" not in path.read_text(), path.name

@@ -9,6 +9,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 
+import msgspec
 from aiohttp import web
 
 from farebox.api.render import error_response
@@ -20,6 +21,7 @@ from farebox.errors import (
     MethodNotAllowed,
     NotFound,
     RequestTooLarge,
+    envelope,
     shown,
 )
 
@@ -64,8 +66,12 @@ async def envelope_middleware(request: web.Request, handler: Handler) -> web.Str
 
 
 async def plain_server_header(_request: web.Request, response: web.StreamResponse) -> None:
-    """No `Server: Python/3.x aiohttp/3.y` banner: versions only help an attacker."""
+    """No `Server: Python/3.x aiohttp/3.y` banner: versions only help an attacker. And the
+    envelope on errors aiohttp raises before any middleware runs (an unknown `Expect`)."""
     response.headers["Server"] = "farebox"
+    if isinstance(response, web.HTTPException) and response.status >= 400:  # the middleware converts the rest
+        response.body = msgspec.json.encode(envelope(InvalidRequest(f"{response.reason}.")))
+        response.content_type = "application/json"
 
 
 def _from_http(exc: web.HTTPException, request: web.Request) -> GatewayError:

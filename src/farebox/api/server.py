@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import Counter
 from typing import Any
 
@@ -15,7 +16,7 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from farebox.config import Config
-from farebox.errors import ServiceUnavailable, envelope
+from farebox.errors import GatewayError, InternalError, InvalidRequest, RequestTooLarge, ServiceUnavailable, envelope
 
 log = logging.getLogger("farebox.server")
 
@@ -65,6 +66,42 @@ class ConnectionGuard:
         self._lost(handler, exc)
 
 
+_PLAIN_WORDS = re.compile(r"[A-Za-z0-9 ,\-]*")  # aiohttp's text before it quotes the client's bytes
+
+
+class EnvelopeRequestHandler(RequestHandler):
+    """aiohttp answers what its HTTP parser refuses (a 64 KB header, 1,000 headers, a control byte
+    in a header, a bad method or URL, broken framing) itself, before any middleware: plain text
+    quoting the client's bytes, its version banner, and a traceback in the log. This answers
+    with the envelope and logs one line, quoting nothing."""
+
+    __slots__ = ()
+
+    def handle_error(self, request: Any, status: int = 500, exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp's own: too late for another answer
+            raise ConnectionError("Response is sent already, cannot send another response")
+        error: GatewayError
+        if status >= 500:  # a bug of ours that got past the middleware: keep the traceback
+            log.error("unhandled error answering %s", request.remote, exc_info=exc)
+            error = InternalError("The server had an error processing your request.")
+        else:
+            words = _PLAIN_WORDS.match((message or "").partition("\n")[0])
+            detail = words.group().strip() if words else ""
+            log.info("refused a malformed request from %s: %s, %s", request.remote, type(exc).__name__, detail)
+            kind = RequestTooLarge if status == 413 else InvalidRequest
+            error = kind(f"The request is not valid HTTP ({detail or 'it could not be parsed'}).")
+        response = web.Response(body=msgspec.json.encode(envelope(error)), status=error.status,
+                                content_type="application/json", headers={"Server": "farebox"})
+        response.force_close()
+        return response
+
+
+class _EnvelopeServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return EnvelopeRequestHandler(self, loop=self._loop, **self._kwargs)
+
+
 class GatewayRunner(web.AppRunner):
     """aiohttp's AppRunner with farebox's connection limits (config `server:`)."""
 
@@ -79,6 +116,7 @@ class GatewayRunner(web.AppRunner):
 
     async def _make_server(self) -> web.Server:
         server = await super()._make_server()
+        server.__class__ = _EnvelopeServer  # aiohttp builds the Server; its handlers are ours
         limits = self.config.server
         self.guard = ConnectionGuard(server, max_connections=limits.max_connections,
                                      max_per_address=limits.max_connections_per_address)

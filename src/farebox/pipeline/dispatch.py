@@ -1,19 +1,23 @@
-"""Sending one attempt to one deployment: the pooled HTTP client per provider, timeouts, and the
-adapter's translation. Network failures become retryable UpstreamErrors here, so the caller
-only ever handles one error type."""
+"""Sending one attempt to one deployment: the adapter's translation, sent through the provider's
+transport (a pooled aiohttp session per provider, or the in-process one of `kind: noop`), and
+timeouts. Network failures become retryable UpstreamErrors here, so the caller only ever handles
+one error type. Every upstream HTTP request goes through here, the price tables' too (get_json)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, Coroutine, Mapping
 from typing import Any
 
 import aiohttp
+import msgspec
 
+from farebox.pipeline.transport import SessionTransport
 from farebox.protocol.sse import SSEError, SSEStream
-from farebox.providers.base import JSON, StreamChunk, Target, UpstreamError, UpstreamRequest, read_batches
-from farebox.providers.noop import NoopProvider
+from farebox.providers.base import JSON, Provider, StreamChunk, Target, UpstreamError
+from farebox.providers.registry import in_process_transport
+from farebox.providers.transport import Transport, UpstreamResponse
 
 Batches = AsyncGenerator[list[StreamChunk], None]
 """A stream's chunks, in batches: every chunk one network read made available (never empty)."""
@@ -23,44 +27,26 @@ DRAIN_S = 2.0  # how long a finished stream's leftover body may take before the 
 
 
 class Dispatcher:
-    def __init__(self, adapters: dict[str, Any]) -> None:
+    def __init__(self, adapters: Mapping[str, Provider]) -> None:
         self.adapters = adapters
-        self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._timeouts: dict[tuple[str, bool], aiohttp.ClientTimeout] = {}
+        self.transports: dict[str, Transport] = {
+            name: in_process_transport(a.config) or SessionTransport(a.config) for name, a in adapters.items()}
         self._draining: set[asyncio.Task[None]] = set()
-
-    def _session(self, target: Target) -> aiohttp.ClientSession:
-        session = self._sessions.get(target.provider_name)
-        if session is None or session.closed:
-            limits = target.provider
-            connector = aiohttp.TCPConnector(limit=limits.max_connections, limit_per_host=0,
-                                             ttl_dns_cache=300, enable_cleanup_closed=True)
-            session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
-                                            skip_auto_headers=("User-Agent",))
-            self._sessions[target.provider_name] = session
-        return session
 
     async def close(self) -> None:
         for task in self._draining:
             task.cancel()
         await asyncio.gather(*self._draining, return_exceptions=True)
-        for session in self._sessions.values():
-            await session.close()
-        self._sessions.clear()
-
-    def adapter(self, target: Target) -> Any:
-        return self.adapters[target.provider_name]
+        for transport in self.transports.values():
+            await transport.close()
 
     async def complete(self, target: Target, body: JSON) -> JSON:
         """One non-streaming attempt. The upstream sends nothing until it has generated the whole
         reply, so only `connect` and `total` apply (a first-byte limit would cut long replies)."""
-        adapter = self.adapter(target)
-        if isinstance(adapter, NoopProvider):
-            return await adapter.complete(body, target)
+        adapter = self.adapters[target.provider_name]
         request = adapter.build_request(body, target, stream=False)
         try:
-            # aiohttp's `total` covers connecting, sending and reading the whole body.
-            response = await self._post(target, request, whole=True)
+            response = await self.transports[target.provider_name].send(request, whole=True)
             async with response:
                 payload = await response.read()
                 if response.status >= 300:
@@ -69,7 +55,29 @@ class Dispatcher:
             raise _timeout("The upstream did not answer in time.") from None
         except aiohttp.ClientError as exc:
             raise _network_error(exc) from None
-        return adapter.parse_response(payload, target)  # type: ignore[no-any-return]
+        return adapter.parse_response(payload, target)
+
+    async def get_json(self, provider: str, path: str) -> Any:
+        """GET one of the upstream's own paths (e.g. `/models`) with the provider's auth, over its
+        pooled session, within its `first_byte` timeout; the decoded JSON. Any failure raises an
+        UpstreamError."""
+        request = self.adapters[provider].get_request(path)
+        try:
+            async with asyncio.timeout(self.adapters[provider].config.timeouts.first_byte):
+                response = await self.transports[provider].send(request, whole=True, method="GET")
+                async with response:
+                    payload = await response.read()
+        except TimeoutError:
+            raise _timeout("The upstream did not answer in time.") from None
+        except aiohttp.ClientError as exc:
+            raise _network_error(exc) from None
+        if response.status != 200:
+            raise UpstreamError(502, f"HTTP {response.status}")
+        try:
+            return msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            raise UpstreamError(502, "The upstream sent a response that is not JSON.",
+                                code="bad_upstream_response") from None
 
     async def open_stream(self, target: Target, body: JSON, *,
                           budget: float | None = None) -> tuple[list[StreamChunk], Batches]:
@@ -77,17 +85,14 @@ class Dispatcher:
         shorter). Every failure up to there raises a retryable UpstreamError (nothing reached the
         client yet); later ones raise from the returned batches: `idle` seconds without data, or
         past `total` since the request began."""
-        adapter = self.adapter(target)
-        if isinstance(adapter, NoopProvider):
-            batches = _one_by_one(adapter.stream(body, target))
-            return await anext(batches), batches
+        adapter = self.adapters[target.provider_name]
         timeouts = target.provider.timeouts
         request = adapter.build_request(body, target, stream=True)
         limit = timeouts.first_byte if budget is None else min(timeouts.first_byte, budget)
         total_at = asyncio.get_running_loop().time() + timeouts.total
         try:
             async with asyncio.timeout(limit):
-                response = await self._post(target, request)
+                response = await self.transports[target.provider_name].send(request, whole=False)
                 if response.status >= 300:
                     async with response:
                         payload = await response.read()
@@ -107,24 +112,8 @@ class Dispatcher:
         _arm_idle(response, timeouts.idle)
         return first, batches
 
-    async def _post(self, target: Target, request: UpstreamRequest, *, whole: bool = False) -> Any:
-        return await self._session(target).post(request.url, data=request.body, headers=request.headers,
-                                                timeout=self._timeout(target, whole))
-
-    def _timeout(self, target: Target, whole: bool) -> aiohttp.ClientTimeout:
-        """Per provider, built once. Streams get no aiohttp read timeout: theirs are ours (first
-        byte, then idle once data flows); aiohttp's sock_read would also run while waiting for
-        the headers, cutting slow starts."""
-        key = (target.provider_name, whole)
-        timeout = self._timeouts.get(key)
-        if timeout is None:
-            limits = target.provider.timeouts
-            whole_total = min(limits.total, limits.total_json)  # `total` caps every call
-            timeout = aiohttp.ClientTimeout(total=whole_total if whole else None, connect=limits.connect)
-            self._timeouts[key] = timeout
-        return timeout
-
-    async def _batches(self, adapter: Any, target: Target, response: Any, total_at: float) -> Batches:
+    async def _batches(self, adapter: Provider, target: Target, response: UpstreamResponse,
+                       total_at: float) -> Batches:
         # `total` as a timer that fails the read in progress, rather than a timeout scope around
         # the yields, which would cancel whatever the consumer awaits at that moment.
         total = asyncio.get_running_loop().call_at(
@@ -133,13 +122,8 @@ class Dispatcher:
         events = SSEStream(response.content)
         finished = False
         try:
-            make_parser = getattr(adapter, "stream_parser", None)
-            if make_parser is not None:
-                async for batch in read_batches(events, make_parser(target, text_chunks=True)):
-                    yield batch
-            else:
-                async for chunk in adapter.parse_stream(events, target):
-                    yield [chunk]
+            async for batch in adapter.stream_batches(events, target):
+                yield batch
             finished = True
         except SSEError as exc:
             raise UpstreamError(502, f"The upstream stream is malformed: {exc}.",
@@ -158,24 +142,13 @@ class Dispatcher:
             else:  # [DONE] came before the end of the HTTP body: read that off the relay's path
                 self._spawn(_drain(response))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.ensure_future(coro)
         self._draining.add(task)
         task.add_done_callback(self._draining.discard)
 
 
-async def _one_by_one(chunks: AsyncIterator[JSON]) -> Batches:
-    """The noop provider's chunks as batches of one."""
-    try:
-        async for chunk in chunks:
-            yield [chunk]
-    finally:
-        close = getattr(chunks, "aclose", None)
-        if close is not None:
-            await close()
-
-
-async def _drain(response: Any) -> None:
+async def _drain(response: UpstreamResponse) -> None:
     """Read a finished stream's HTTP body to its end (usually the chunked terminator, one packet
     behind [DONE]), so the connection goes back to the pool: releasing it with unread data would
     close it, and the next request would pay a new TCP (and TLS) handshake."""
@@ -189,7 +162,7 @@ async def _drain(response: Any) -> None:
         response.release()
 
 
-def _arm_idle(response: Any, idle: float) -> None:
+def _arm_idle(response: UpstreamResponse, idle: float) -> None:
     """From now on, fail the stream when the upstream sends no bytes for `idle` seconds (aiohttp's
     per-read timer, reset on every packet, so keep-alive comments count as life)."""
     connection = response.connection

@@ -138,11 +138,11 @@ def validate_chat_request(raw: Any) -> ChatRequest:
     try:
         request = msgspec.convert(raw, ChatRequest, strict=True)
     except msgspec.ValidationError as exc:
-        text, _, where = str(exc).rpartition(" - at `")
-        if not text:
+        what, where = located(str(exc))
+        if where is None:
             raise RequestError(str(exc), None) from None
-        param = where.rstrip("`").removeprefix("$").lstrip(".") or None
-        raise RequestError(f"Invalid value for '{param}': {text.replace('`', '')}.", param) from None
+        param = where or None
+        raise RequestError(f"Invalid value for '{param}': {what}.", param) from None
     if not request.messages:
         raise RequestError("'messages' must contain at least one message.", "messages")
     if not request.model:
@@ -154,6 +154,16 @@ def validate_chat_request(raw: Any) -> ChatRequest:
     if isinstance(request.stop, list) and len(request.stop) > 16:
         raise RequestError("'stop' may hold at most 16 sequences.", "stop")
     return request
+
+
+def located(message: str) -> tuple[str, str | None]:
+    """A msgspec validation message ("Expected `int`, got `str` - at `$.a[0].b`") as what is
+    wrong (without backticks) and where: the path after `$.` ("a[0].b"; "" for the top level),
+    or None when msgspec named no place. The one reading of that message (config.py uses it too)."""
+    text, sep, where = message.rpartition(" - at `")
+    if not sep:
+        return message.replace("`", ""), None
+    return text.replace("`", ""), where.rstrip("`").removeprefix("$").lstrip(".")
 
 
 def json_depth_exceeds(doc: Any, limit: int) -> bool:

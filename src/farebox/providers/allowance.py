@@ -7,14 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from farebox.providers import anthropic, gemini, noop, openai_compat
+from farebox.providers import anthropic, gemini, openai_compat
 from farebox.providers.base import JSON, Target
 
 _BY_KIND: dict[str, Callable[[JSON, Target], int]] = {
     "openai": openai_compat.output_allowance,
     "anthropic": anthropic.output_allowance,
     "gemini": gemini.output_allowance,
-    "noop": noop.output_allowance,
+    "noop": openai_compat.output_allowance,  # the OpenAI-compatible adapter, in process
 }
 
 

@@ -11,13 +11,19 @@ back into OpenAI shapes:
   `max_output`, or `max_output`), times the choices the upstream will generate. The hold
   (pipeline/reserve.py) is sized from it; build_request derives its limit from the same code.
 - `parse_response` returns an OpenAI `chat.completion` dict, usage in OpenAI terms (below).
-- `parse_stream` turns upstream SSE events into OpenAI `chat.completion.chunk` dicts. A chunk may
-  carry `usage` (OpenAI terms); the pipeline moves the usage to the final chunk itself. An error
-  met mid-stream is raised as UpstreamError.
-- `stream_parser` (optional; the OpenAI-compatible adapter has it) does what `parse_stream` does
-  synchronously, a network read's events at a time (`StreamParser`): the dispatcher prefers it,
-  as it costs no coroutine hop per chunk.
+- `stream_batches` turns the upstream's SSE stream into OpenAI `chat.completion.chunk` dicts, in
+  batches: every chunk one network read made available. A chunk may carry `usage` (OpenAI
+  terms); the pipeline moves the usage to the final chunk itself. An error met mid-stream is
+  raised as UpstreamError. The OpenAI-compatible adapter parses synchronously, a read's events
+  at a time (its `stream_parser`: no coroutine hop per chunk); the native ones translate event
+  by event (`parse_stream`) and give batches of one.
 - `map_error` turns a non-2xx answer into an UpstreamError that says whether to try elsewhere.
+- `get_request` is a GET of one of the upstream's own paths (e.g. `/models` for a price table),
+  with the same auth, for the dispatcher to send (`Dispatcher.get_json`).
+- `accepted_fields` names the request fields that reach the upstream in some form
+  (providers/params.py); `supported_features` the features the adapter translates.
+
+Every adapter's request goes out through its provider's transport (providers/transport.py).
 
 Usage in OpenAI terms: `prompt_tokens` counts every input token, cache reads and cache writes
 included; `prompt_tokens_details.cached_tokens` the cache reads;
@@ -75,9 +81,13 @@ def requested_output(body: JSON) -> int | None:
 
 
 def output_limit(body: JSON, max_output: int) -> int:
-    """The per-choice limit every adapter sends: the client's, clamped to the model's max_output,
-    or max_output itself when the client set none (so no upstream default can exceed the hold)."""
-    requested = requested_output(body)
+    """The per-choice limit every adapter sends (see clamp_output)."""
+    return clamp_output(requested_output(body), max_output)
+
+
+def clamp_output(requested: int | None, max_output: int) -> int:
+    """The client's limit (requested_output), clamped to the model's max_output, or max_output
+    itself when the client set none (so no upstream default can exceed the hold)."""
     return max_output if requested is None else min(requested, max_output)
 
 
@@ -116,6 +126,12 @@ class UpstreamError(Exception):
 class Provider(Protocol):
     """What every adapter implements. Instances are built once per configured provider."""
 
+    name: str
+    config: ProviderConfig
+    supported_features: frozenset[str]
+
+    def accepted_fields(self, target: Target) -> frozenset[str]: ...
+
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest: ...
 
     def output_allowance(self, body: JSON, target: Target) -> int:
@@ -125,9 +141,11 @@ class Provider(Protocol):
 
     def parse_response(self, body: bytes, target: Target) -> JSON: ...
 
-    def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]: ...
+    def stream_batches(self, events: SSEStream, target: Target) -> AsyncIterator[list[StreamChunk]]: ...
 
     def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError: ...
+
+    def get_request(self, path: str) -> UpstreamRequest: ...
 
 
 class StreamParser(Protocol):
@@ -153,6 +171,22 @@ async def read_batches(events: SSEStream, parser: StreamParser) -> AsyncIterator
         if batch:
             yield batch
     parser.end()
+
+
+async def batches_of_one(chunks: AsyncIterator[JSON]) -> AsyncIterator[list[StreamChunk]]:
+    """An event-by-event translation's chunks as batches of one (the native adapters)."""
+    try:
+        async for chunk in chunks:
+            yield [chunk]
+    finally:
+        close = getattr(chunks, "aclose", None)  # an async generator: stop it now, not at GC
+        if close is not None:
+            await close()
+
+
+def get_request(url: str, headers: dict[str, str]) -> UpstreamRequest:
+    """A GET with a provider's headers, less the ones that describe a body."""
+    return UpstreamRequest(url, {k: v for k, v in headers.items() if k.lower() != "content-type"}, b"")
 
 
 def retryable_status(status: int) -> bool:

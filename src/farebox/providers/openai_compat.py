@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import msgspec
 
 from farebox.config import ProviderConfig
-from farebox.protocol.sse import DONE, SSEEvent
+from farebox.protocol.sse import DONE, SSEEvent, SSEStream
 from farebox.protocol.text_chunk import match_text_chunk
 from farebox.providers.base import (
     JSON,
@@ -19,11 +19,13 @@ from farebox.providers.base import (
     UpstreamError,
     UpstreamRequest,
     choices,
+    get_request,
     output_limit,
+    read_batches,
 )
 from farebox.providers.errors import upstream_error
-from farebox.providers.params import MULTI_CHOICE_PRESETS, filter_params
-from farebox.providers.presets import Preset, preset_for
+from farebox.providers.params import ALL_FEATURES, MULTI_CHOICE_PRESETS, accepted_fields, filter_params
+from farebox.providers.presets import Preset, preset_of
 
 _decode = msgspec.json.Decoder().decode
 _encode = msgspec.json.Encoder().encode
@@ -49,7 +51,7 @@ class Shape(NamedTuple):
 
 
 def shape_of(config: ProviderConfig) -> Shape:
-    preset = preset_for(config.preset, config.base_url or "")
+    preset = preset_of(config)
     dropped = frozenset(config.drop_params) | preset.drop_params
     allowed = None if preset.allow_params is None else preset.allow_params - frozenset(config.drop_params)
     limit_field = "max_completion_tokens" if preset.name in COMPLETION_TOKENS_PRESETS else "max_tokens"
@@ -69,8 +71,7 @@ def output_allowance(body: JSON, target: Target) -> int:
 
 
 class OpenAICompatProvider:
-    supported_features = frozenset(
-        {"tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning", "prompt_cache"})
+    supported_features = ALL_FEATURES  # less the preset's unsupported ones; n where it generates several
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
@@ -81,7 +82,8 @@ class OpenAICompatProvider:
         self.multi_choice = shape.multi_choice
         features = OpenAICompatProvider.supported_features | ({"n"} if shape.multi_choice else set())
         self.supported_features = features - self.preset.unsupported_features
-        self.url = (config.base_url or "").rstrip("/") + "/chat/completions"
+        self.root = (config.base_url or "").rstrip("/")
+        self.url = self.root + "/chat/completions"
         headers = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
         headers.update(self.preset.headers)
         if config.api_key:
@@ -89,6 +91,9 @@ class OpenAICompatProvider:
         headers.update(config.headers)  # the operator's own headers win over the preset's
         self.headers = headers
         self.allowed = shape.allowed
+
+    def accepted_fields(self, target: Target) -> frozenset[str]:
+        return accepted_fields(target)
 
     def output_allowance(self, body: JSON, target: Target) -> int:
         limit, n = _limits(body, target, self.multi_choice)
@@ -134,6 +139,9 @@ class OpenAICompatProvider:
     def stream_parser(self, target: Target, *, text_chunks: bool = False) -> OpenAIStreamParser:
         return OpenAIStreamParser(self.preset.fix_chunk, text_chunks=text_chunks)
 
+    def stream_batches(self, events: SSEStream, target: Target) -> AsyncIterator[list[StreamChunk]]:
+        return read_batches(events, self.stream_parser(target, text_chunks=True))
+
     async def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
         parser = self.stream_parser(target)
         async for event in events:
@@ -146,6 +154,9 @@ class OpenAICompatProvider:
 
     def map_error(self, status: int, body: bytes, headers: dict[str, str]) -> UpstreamError:
         return upstream_error(status, _error_message(body), headers)
+
+    def get_request(self, path: str) -> UpstreamRequest:
+        return get_request(self.root + path, self.headers)
 
 
 def _error_message(body: bytes) -> str:

@@ -5,7 +5,7 @@ named in the `x-farebox-dropped-params` response header.
 Why an allow-list: a field farebox does not price can change what the upstream bills (OpenRouter's
 `models` fallbacks and `plugins`, OpenAI's `service_tier: priority`, audio output...), and the
 customer would get it for the price of plain tokens. A model opts in to more with `allow_params`
-in its config; a field in PRICE_CHANGING only with a price rule (`allow_params_problem`).
+in its config; a field in farebox.billable_params.PRICE_CHANGING only with a price rule (checked at load).
 
 This module imports nothing of farebox's at run time but the presets, so `config.py` can use it.
 """
@@ -16,10 +16,10 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from farebox.providers.presets import PRESETS, Preset, preset_for
+from farebox.providers.presets import Preset, preset_named, preset_of
 
 if TYPE_CHECKING:
-    from farebox.config import ModelConfig, Price, ProviderConfig
+    from farebox.config import ModelConfig, ProviderConfig
     from farebox.providers.base import Target
 
 log = logging.getLogger("farebox.params")
@@ -36,22 +36,6 @@ CHAT_FIELDS = frozenset({
 # usage): never reported as dropped.
 GATEWAY_FIELDS = frozenset({"model", "stream", "stream_options"})
 
-# Fields that make an upstream bill more than the tokens farebox prices, and why. None can be
-# allowed, except `cache_control` on a model that prices cache writes (see allow_params_problem).
-PRICE_CHANGING: dict[str, str] = {
-    "models": "OpenRouter falls back to these models, at their prices",
-    "provider": "OpenRouter provider preferences can route to a pricier host",
-    "route": "OpenRouter fallback routing can answer with another, pricier model",
-    "transforms": "OpenRouter transforms change what is sent and billed",
-    "plugins": "OpenRouter plugins (web search, file parsing) are billed per use",
-    "service_tier": "OpenAI's priority tier bills more per token",
-    "audio": "audio output is billed at audio-token prices",
-    "modalities": "audio output is billed at audio-token prices",
-    "prediction": "rejected predicted tokens are billed as output",
-    "web_search_options": "web search is billed per call",
-    "cache_control": "automatic prompt caching bills cache writes",
-}
-
 # What the native adapters translate (providers/anthropic/request.py + thinking.py,
 # providers/gemini/request.py); every other field is ignored by them, so it counts as dropped.
 # tests/unit/test_params.py checks these against the adapters' real output.
@@ -65,23 +49,19 @@ GEMINI_FIELDS = frozenset({
     "tool_choice", "response_format", "temperature", "top_p", "top_k", "seed", "presence_penalty",
     "frequency_penalty", "logprobs", "top_logprobs", "reasoning_effort",
 })
-NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS, "noop": CHAT_FIELDS}
+NATIVE_FIELDS = {"anthropic": ANTHROPIC_FIELDS, "gemini": GEMINI_FIELDS}
 
 
-def allow_params_problem(param: str, price: Price | str) -> str | None:
-    """Why a model may not opt in to `param` (None: it may). Checked when the config loads.
-
-    The rule is deliberately small: a field that makes the upstream bill something farebox does
-    not price cannot be allowed, except `cache_control` when the model has a cache-write price
-    (an explicit `price.cache_write`, or `price: upstream`, which takes OpenRouter's own)."""
-    reason = PRICE_CHANGING.get(param)
-    if reason is None:
-        return None
-    if param == "cache_control":
-        if price == "upstream" or getattr(price, "cache_write", None) is not None:
-            return None
-        return f"{param!r} cannot be allowed without a cache-write price ({reason}): add price.cache_write"
-    return f"{param!r} cannot be allowed: {reason}, which farebox does not price"
+# The features a model can have (config's `features:`, plus `n`: several choices, which the
+# catalogue derives from the adapters) and the request field that asks for each: the one named
+# in a 400 when a model lacks it (routing/needs.py param_for).
+FEATURE_PARAM: dict[str, str] = {
+    "tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
+    "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
+    "vision": "messages", "prompt_cache": "prompt_cache_key", "n": "n",
+}
+# What the adapters translate, from that one vocabulary (providers/*: supported_features).
+ALL_FEATURES = frozenset(FEATURE_PARAM) - {"n"}  # every configurable feature
 
 
 def openai_fields(preset: Preset, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
@@ -96,7 +76,7 @@ MULTI_CHOICE_PRESETS = frozenset({"openai", "vllm", "mistral"})
 
 @lru_cache(maxsize=1024)
 def _openai_fields(preset_name: str, provider_drops: tuple[str, ...], model_allows: tuple[str, ...]) -> frozenset[str]:
-    preset = PRESETS[preset_name]
+    preset = preset_named(preset_name)
     drops = preset.drop_params | frozenset(provider_drops)
     fields = (CHAT_FIELDS | preset.extras | frozenset(model_allows)) - drops
     if preset_name not in MULTI_CHOICE_PRESETS:
@@ -118,8 +98,8 @@ def filter_params(body: dict[str, Any], preset: Preset, provider: ProviderConfig
 def accepted_fields(target: Target) -> frozenset[str]:
     """Every request field the target's adapter sends upstream in some form."""
     provider = target.provider
-    if provider.kind == "openai":
-        preset = preset_for(provider.preset, provider.base_url or "")
+    if provider.kind in ("openai", "noop"):  # noop: the OpenAI-compatible adapter, in process
+        preset = preset_of(provider)
         return openai_fields(preset, tuple(provider.drop_params), tuple(target.model.allow_params))
     return NATIVE_FIELDS.get(provider.kind, CHAT_FIELDS) - frozenset(provider.drop_params)
 

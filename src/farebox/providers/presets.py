@@ -11,9 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from farebox.providers.quirks import fix_deepseek, fix_groq, fix_mistral, fix_strip_reasoning, lift_groq_usage
+
+if TYPE_CHECKING:
+    from farebox.config import ProviderConfig
 
 
 @dataclass(frozen=True)
@@ -78,12 +81,25 @@ PRESETS: dict[str, Preset] = {
     "openrouter": Preset("openrouter", extras=_SAMPLING_EXTRAS,
                          headers={"HTTP-Referer": "https://github.com/farebox/farebox", "X-Title": "farebox"}),
 }
+# `kind: noop`: the OpenAI-compatible adapter over the in-process transport (providers/noop.py),
+# which takes the priced chat fields, answers one choice and has no eyes (no vision). Not a
+# preset an operator picks, so it is not in PRESETS' public list.
+NOOP = Preset("noop", unsupported_features=frozenset({"vision"}))
 
 _HOSTS = {
     "api.openai.com": "openai", "api.deepseek.com": "deepseek", "api.mistral.ai": "mistral",
     "codestral.mistral.ai": "mistral", "api.cerebras.ai": "cerebras", "api.groq.com": "groq",
     "openrouter.ai": "openrouter",
 }
+
+
+def preset_of(config: ProviderConfig) -> Preset:
+    """The preset an OpenAI-compatible provider (or the noop one) runs with."""
+    return NOOP if config.kind == "noop" else preset_for(config.preset, config.base_url or "")
+
+
+def preset_named(name: str) -> Preset:
+    return NOOP if name == NOOP.name else PRESETS[name]
 
 
 def preset_for(name: str | None, base_url: str) -> Preset:

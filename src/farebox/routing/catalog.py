@@ -6,14 +6,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
 from farebox.billing.pricing import Rates
 from farebox.config import FEATURES, Config, ModelConfig, deployments_of
 from farebox.errors import InvalidRequest, ModelNotFound, ServiceUnavailable, TierDoesNotAllowModel, shown
-from farebox.providers.base import Target
+from farebox.providers.base import Provider, Target
 from farebox.routing.pricebook import PriceBook, UpstreamModel
 
 SMART_ROUTE = "smart-route"
@@ -139,6 +138,6 @@ def check_wildcard_name(model_id: str, name: str) -> None:
             "letters, digits and . _ : - in segments joined by /, without . or .. segments.", param="model")
 
 
-def adapter_features(adapters: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+def adapter_features(adapters: Mapping[str, Provider]) -> dict[str, frozenset[str]]:
     """Provider name -> the features its adapter translates (what Catalog takes)."""
-    return {name: getattr(a, "supported_features", frozenset()) for name, a in adapters.items()}
+    return {name: a.supported_features for name, a in adapters.items()}

@@ -12,30 +12,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from farebox.providers.base import choices, requested_output
+from farebox.providers.base import choices, clamp_output, requested_output
+from farebox.providers.params import FEATURE_PARAM
 from farebox.tokens import estimate_prompt
 
 IMAGE_PARTS = ("image_url", "input_image", "image")
 NO_REASONING = (None, "none", "minimal")  # effort values that ask for no thinking budget
 
-# The request field to name in a 400 when a model lacks a feature.
-_PARAMS = {"tools": "tools", "tool_choice": "tool_choice", "json_object": "response_format",
-           "json_schema": "response_format", "logprobs": "logprobs", "reasoning": "reasoning_effort",
-           "vision": "messages", "prompt_cache": "prompt_cache_key", "n": "n"}
 
 
 @dataclass(frozen=True, slots=True)
 class Needs:
     features: frozenset[str]
     prompt_tokens: int
-    max_output: int | None  # what the client asked for (the larger of max_completion_tokens, max_tokens)
+    max_output: int | None  # what the client asked for (providers/base.py requested_output), read once
     prompt_upper: int = 0  # prompt_tokens can be steered low; this cannot (holds)
     choices: int = 1  # n
 
     def output_for(self, model_max_output: int) -> int:
         """Output tokens over all choices, as adapters limit them (the hold uses the adapters')."""
-        per_choice = model_max_output if self.max_output is None else min(self.max_output, model_max_output)
-        return per_choice * self.choices
+        return clamp_output(self.max_output, model_max_output) * self.choices
 
 
 def request_needs(body: dict[str, Any]) -> Needs:
@@ -63,7 +59,7 @@ def request_needs(body: dict[str, Any]) -> Needs:
 
 def param_for(feature: str) -> str:
     """The request field that asked for `feature`."""
-    return _PARAMS.get(feature, feature)
+    return FEATURE_PARAM.get(feature, feature)
 
 
 def _has_images(messages: Any) -> bool:

@@ -4,7 +4,9 @@ The table of each such provider comes from its models endpoint (GET {base_url}/m
 OpenRouter's shape: data[].id, pricing.prompt / completion / input_cache_read /
 input_cache_write as USD-per-token strings, context_length, top_provider.max_completion_tokens),
 loaded at start and refreshed every `price_refresh_s` in the background. A request only does a
-dict lookup; a failed refresh keeps the last good table.
+dict lookup; a failed refresh keeps the last good table. This module only parses and schedules:
+the GET goes out through the dispatcher (`Dispatcher.get_json`: the provider's pooled session,
+its adapter's URL and auth), the one owner of upstream HTTP.
 """
 
 from __future__ import annotations
@@ -12,16 +14,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 from typing import Any
 
-import aiohttp
-import msgspec
-
 from farebox.billing.pricing import Rates
 from farebox.config import Config
+from farebox.providers.base import UpstreamError
 
 log = logging.getLogger("farebox.prices")
 
@@ -112,40 +112,25 @@ class PriceBook:
         self._tables[provider] = table
 
 
+FetchJSON = Callable[[str, str], Awaitable[Any]]
+"""(provider name, path) -> the decoded JSON of a GET of that path: `Dispatcher.get_json`."""
+
+
 class PriceRefresher:
     """Fetches each provider's table at start, then every interval, off the request path."""
 
-    def __init__(self, book: PriceBook, config: Config, adapters: Mapping[str, Any]) -> None:
+    def __init__(self, book: PriceBook, config: Config, fetch: FetchJSON) -> None:
         self.book = book
         self.config = config
-        self.adapters = adapters
+        self.fetch = fetch
         self._tasks: list[asyncio.Task[None]] = []
-        self._session: aiohttp.ClientSession | None = None
-
-    def _url_and_headers(self, provider: str) -> tuple[str, dict[str, str]]:
-        conf = self.config.providers[provider]
-        url = (conf.base_url or "").rstrip("/") + "/models"
-        headers = dict(getattr(self.adapters.get(provider), "headers", None) or {})
-        headers.pop("Content-Type", None)
-        if conf.api_key and "Authorization" not in headers:
-            headers["Authorization"] = f"Bearer {conf.api_key}"
-        return url, headers
 
     async def refresh(self, provider: str) -> bool:
         """Fetch one provider's table now; True when it was replaced."""
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        url, headers = self._url_and_headers(provider)
-        timeouts = self.config.providers[provider].timeouts
         try:
-            timeout = aiohttp.ClientTimeout(total=timeouts.first_byte, connect=timeouts.connect)
-            async with self._session.get(url, headers=headers, timeout=timeout) as response:
-                body = await response.read()
-                if response.status != 200:
-                    raise ValueError(f"HTTP {response.status}")
-            table = parse_models(msgspec.json.decode(body))
-        except (aiohttp.ClientError, TimeoutError, ValueError, msgspec.DecodeError) as exc:
-            log.warning("could not refresh the price table of %s from %s: %s", provider, url, exc)
+            table = parse_models(await self.fetch(provider, "/models"))
+        except (UpstreamError, ValueError) as exc:
+            log.warning("could not refresh the price table of %s: %s", provider, exc)
             return False
         self.book.replace(provider, table)
         log.info("price table of %s: %d models", provider, len(table))
@@ -170,6 +155,3 @@ class PriceRefresher:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
-        if self._session is not None:
-            await self._session.close()
-            self._session = None

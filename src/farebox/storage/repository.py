@@ -18,6 +18,19 @@ from farebox.storage.writer import ChargeWriter
 __all__ = ["Conflict", "Mark", "Repository", "Row"]
 
 
+MAX_ROW_ID = 2**63 - 1  # SQL BIGINT: a larger int overflows the driver (a 500, not a miss)
+
+
+def row_id(ref: str | int) -> int | None:
+    """`ref` as a row id when it can be one: ASCII digits ("²" passes str.isdigit, not int())
+    within 64 bits; None otherwise."""
+    text = str(ref)
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ROW_ID else None
+
+
 class Conflict(Exception):
     """A uniqueness rule was broken (duplicate account name, reused idempotency key...)."""
 
@@ -42,8 +55,8 @@ class Repository:
     async def find_account(self, ref: str | int) -> Row | None:
         """By id (an int, or digits) or by name."""
         where = accounts.c.name == str(ref)
-        if isinstance(ref, int) or str(ref).isdigit():
-            where = where | (accounts.c.id == int(ref))
+        if (account_id := row_id(ref)) is not None:
+            where = where | (accounts.c.id == account_id)
         async with self.engine.connect() as conn:
             row = (await conn.execute(select(accounts).where(where).order_by(accounts.c.id))).first()
         return dict(row._mapping) if row else None

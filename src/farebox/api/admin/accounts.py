@@ -6,8 +6,9 @@ from aiohttp import web
 
 from farebox.api.admin.common import admin, changed, listing, read_body, required_text, text_field
 from farebox.api.render import json_response
-from farebox.errors import InvalidRequest
+from farebox.errors import InvalidRequest, shown
 from farebox.runtime import Runtime
+from farebox.storage.repository import row_id
 
 
 @admin
@@ -63,8 +64,9 @@ async def list_keys(request: web.Request, rt: Runtime) -> web.Response:
 async def revoke_key(request: web.Request, rt: Runtime) -> web.Response:
     """POST /keys/{key_id}/revoke and DELETE /keys/{key_id}; revoking twice is harmless."""
     text = request.match_info["key_id"]
-    if not text.isdigit():
-        raise InvalidRequest(f"A key id is an integer; got {text!r}.", param="key_id")
-    view = await rt.operator.revoke_key(int(text))
+    key_id = row_id(text)
+    if key_id is None:
+        raise InvalidRequest(f"A key id is a 64-bit integer; got {shown(text)!r}.", param="key_id")
+    view = await rt.operator.revoke_key(key_id)
     await changed(rt)
     return json_response(view)

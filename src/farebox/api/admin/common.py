@@ -27,6 +27,7 @@ from farebox.errors import (
 )
 from farebox.runtime import Runtime
 from farebox.services.operator import OperatorError, RecordConflict, RecordNotFound
+from farebox.storage.repository import MAX_ROW_ID
 
 PREFIX = "/admin/v1"
 AdminHandler = Callable[[web.Request, Runtime], Awaitable[web.StreamResponse]]
@@ -179,9 +180,12 @@ def int_query(request: web.Request, name: str) -> int | None:
     if text is None or text == "":
         return None
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise InvalidRequest(f"'{name}' must be an integer.", param=name) from None
+    if abs(value) > MAX_ROW_ID:  # it would overflow the database driver
+        raise InvalidRequest(f"'{name}' is out of range.", param=name)
+    return value
 
 
 async def changed(rt: Runtime) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,10 @@ from farebox.pipeline.chat import ChatService, log_call
 from farebox.pipeline.rate_limit import NO_SLOT
 
 DROPPED_PARAMS_HEADER = "x-farebox-dropped-params"
+# The names are the client's: only plain ones go in a header (a control byte there makes aiohttp
+# drop the connection), and a few, so a body of 2,000 made-up fields does not become a 200 KB header.
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_MAX_NAMED = 16
 
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
@@ -77,4 +82,6 @@ def _name_dropped(headers: dict[str, str], call: Call) -> None:
     """Every request field that did not reach the upstream, so a client can see it was ignored."""
     dropped = ChatService.dropped_params(call)
     if dropped:
-        headers[DROPPED_PARAMS_HEADER] = ",".join(dropped)
+        named = [name for name in dropped if _PLAIN_NAME.fullmatch(name)][:_MAX_NAMED]
+        others = len(dropped) - len(named)
+        headers[DROPPED_PARAMS_HEADER] = ",".join(named + ([f"{others} more"] if others else []))

@@ -19,6 +19,8 @@ from farebox.providers.anthropic.request import output_allowance as body_allowan
 from farebox.providers.anthropic.response import parse_message
 from farebox.providers.anthropic.stream import translate_stream
 from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest, without_fields
+from farebox.providers.params import ALL_FEATURES
+from farebox.providers.translate import NativeAdapter
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 API_VERSION = "2023-06-01"
@@ -26,16 +28,16 @@ API_VERSION = "2023-06-01"
 _encode = msgspec.json.Encoder().encode
 
 
-class AnthropicProvider:
-    supported_features: frozenset[str] = frozenset(
-        {"tools", "tool_choice", "json_object", "json_schema", "vision", "reasoning", "prompt_cache"})
+class AnthropicProvider(NativeAdapter):
+    supported_features: frozenset[str] = ALL_FEATURES - {"logprobs"}  # the Messages API has none
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         self.config = config
         base = (config.base_url or DEFAULT_BASE_URL).rstrip("/")
         # Accept a base_url given with /v1 too (as for OpenAI-style providers).
-        self.url = f"{base.removesuffix('/v1')}/v1/messages"
+        self.root = f"{base.removesuffix('/v1')}/v1"
+        self.url = f"{self.root}/messages"
         self.headers = {"anthropic-version": API_VERSION, "content-type": "application/json"}
         if config.api_key:
             self.headers["x-api-key"] = config.api_key

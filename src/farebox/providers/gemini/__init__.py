@@ -21,25 +21,24 @@ from farebox.providers.gemini.request import build_payload
 from farebox.providers.gemini.request import output_allowance as payload_allowance
 from farebox.providers.gemini.response import completion
 from farebox.providers.gemini.stream import translate_stream
+from farebox.providers.params import ALL_FEATURES
+from farebox.providers.translate import NativeAdapter
 
 DEFAULT_BASE_URL = "https://generativelanguage.googleapis.com"
 
 __all__ = ["DEFAULT_BASE_URL", "GeminiProvider"]
 
 
-class GeminiProvider:
-    supported_features: frozenset[str] = frozenset({
-        "tools", "tool_choice", "json_object", "json_schema", "vision", "logprobs", "reasoning",
-        "prompt_cache", "n",  # n -> candidateCount
-    })
+class GeminiProvider(NativeAdapter):
+    supported_features: frozenset[str] = ALL_FEATURES | {"n"}  # n -> candidateCount
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         self.config = config
-        self._root = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1beta/"
-        self._headers = {"content-type": "application/json", **config.headers}
+        self.root = (config.base_url or DEFAULT_BASE_URL).rstrip("/") + "/v1beta"
+        self.headers = {"content-type": "application/json", **config.headers}
         if config.api_key:
-            self._headers["x-goog-api-key"] = config.api_key
+            self.headers["x-goog-api-key"] = config.api_key
         self._drop = frozenset(config.drop_params)
         if "n" in self._drop:  # candidateCount never sent: one choice only
             self.supported_features = self.supported_features - {"n"}
@@ -52,10 +51,10 @@ class GeminiProvider:
         body = without_fields(body, self._drop)
         payload = build_payload(body, target.model.max_output)
         method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
-        url = self._root + model_resource(target.upstream_model) + method
+        url = f"{self.root}/{model_resource(target.upstream_model)}{method}"
         config = payload["generationConfig"]
         allowance = config["maxOutputTokens"] * config.get("candidateCount", 1)
-        return UpstreamRequest(url, dict(self._headers), self._encoder.encode(payload), allowance)
+        return UpstreamRequest(url, dict(self.headers), self._encoder.encode(payload), allowance)
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
         try:
