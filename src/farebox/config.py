@@ -24,6 +24,9 @@ Feature = Literal[
 ]
 FEATURES: tuple[str, ...] = Feature.__args__  # type: ignore[attr-defined]
 ProviderKind = Literal["openai", "anthropic", "gemini", "noop"]
+# What a store shared through Redis (rate limits, holds) does while Redis is unreachable:
+# "open" goes on with this process's own copy, "closed" refuses (503).
+FailurePolicy = Literal["open", "closed"]
 
 
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
@@ -120,7 +123,7 @@ class ModelConfig(_Strict, frozen=True, kw_only=True):
     allow_params: list[str] = []
 
 
-class Limits(_Strict, frozen=True, kw_only=True):
+class BodyLimits(_Strict, frozen=True, kw_only=True):
     """Bounds on one request's body: the work a request can cost before any check of the caller's
     balance stays small (docs/security.md)."""
 
@@ -150,13 +153,13 @@ class ServerLimits(_Strict, frozen=True, kw_only=True):
 
 class RateLimits(_Strict, frozen=True, kw_only=True):
     scope: Literal["key", "account"] = "key"
-    on_redis_failure: Literal["open", "closed"] = "open"
+    on_redis_failure: FailurePolicy = "open"
 
 
 class Holds(_Strict, frozen=True, kw_only=True):
     """Holds shared through Redis (when `redis:` is set), so several processes never overspend."""
 
-    on_redis_failure: Literal["open", "closed"] = "closed"  # closed: 503; open: this process's own holds
+    on_redis_failure: FailurePolicy = "closed"  # closed: 503; open: this process's own holds
     owner_ttl: float = 10.0  # seconds without a heartbeat before a process's holds are reclaimed
 
 
@@ -166,7 +169,7 @@ class Billing(_Strict, frozen=True, kw_only=True):
     spool_dir: str | None = None
 
 
-class Failover(_Strict, frozen=True, kw_only=True):
+class FailoverConfig(_Strict, frozen=True, kw_only=True):
     max_attempts: int = 5
     deadline: float = 60.0  # seconds before the first byte, over all attempts
     backoff_base: float = 0.05  # seconds; full jitter, doubling per retry of an already-tried deployment
@@ -174,14 +177,14 @@ class Failover(_Strict, frozen=True, kw_only=True):
     max_retry_after: float = 5.0  # wait for an upstream's shorter Retry-After; skip the deployment if longer
 
 
-class Circuit(_Strict, frozen=True, kw_only=True):
+class CircuitConfig(_Strict, frozen=True, kw_only=True):
     consecutive_failures: int = 5
     error_rate: float = 0.5
     window: int = 20
     cooldown: float = 30.0
 
 
-class Catalog(_Strict, frozen=True, kw_only=True):
+class CatalogConfig(_Strict, frozen=True, kw_only=True):
     agents_min_context: int = 32768
 
 
@@ -194,14 +197,14 @@ class Config(_Strict, frozen=True, kw_only=True):
     tiers: dict[str, Tier]
     providers: dict[str, ProviderConfig]
     models: dict[str, ModelConfig]
-    limits: Limits = Limits()
+    limits: BodyLimits = BodyLimits()
     server: ServerLimits = ServerLimits()
     rate_limits: RateLimits = RateLimits()
     holds: Holds = Holds()
     billing: Billing = Billing()
-    failover: Failover = Failover()
-    circuit: Circuit = Circuit()
-    catalog: Catalog = Catalog()
+    failover: FailoverConfig = FailoverConfig()
+    circuit: CircuitConfig = CircuitConfig()
+    catalog: CatalogConfig = CatalogConfig()
     log_requests: bool = True
 
 

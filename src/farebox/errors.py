@@ -1,7 +1,45 @@
-"""One error tree, and the single table from error to (HTTP status, OpenAI type, code).
+"""Every error farebox answers with, one class per (HTTP status, OpenAI type, code).
 
-Every error farebox returns is rendered from a GatewayError by `api/` as the OpenAI envelope
-{"error": {"message", "type", "param", "code"}}.
+`api/` renders each GatewayError once (`api/middleware.py`) as the OpenAI envelope
+{"error": {"message", "type", "param", "code"}}. A class's status and code are fixed by the
+class, never set on an instance afterwards; the one pass-through is UpstreamFailed, which takes
+the upstream's status and code when it is made.
+
+GatewayError                        500 server_error / internal_error
+├── InvalidRequest                  400 invalid_request_error
+│   ├── UnsupportedFeature              unsupported_feature
+│   ├── ContextLengthExceeded           context_length_exceeded
+│   └── NoCapableModel                  no_capable_model
+├── InvalidApiKey                   401 invalid_api_key
+├── InsufficientCredits             402 insufficient_quota / insufficient_credits
+├── TierDoesNotAllowModel           403 tier_does_not_allow_model
+├── AdminApiDisabled                403 permission_error / admin_api_disabled
+├── ModelNotFound                   404 model_not_found
+├── NotFound                        404 not_found
+├── MethodNotAllowed                405 method_not_allowed
+├── RequestTimeout                  408 request_timeout
+├── ConflictError                   409 conflict
+├── RequestTooLarge                 413 request_too_large
+├── UnsupportedMediaType            415 unsupported_media_type
+├── RateLimited                     429 rate_limit_error / rate_limited
+├── UpstreamFailed                  502 api_error / upstream_error (or the upstream's own)
+├── ModelUnavailable                503 model_unavailable
+├── ServiceUnavailable              503 service_unavailable
+└── InternalError                   500 internal_error
+
+The other exception families stay inside their layer and are mapped at one boundary each:
+
+providers.base.UpstreamError        an upstream's failure (.retryable): failover retries it or
+                                    raises UpstreamFailed (pipeline/failover.py)
+protocol.openai.RequestError        a request that breaks the wire schema: InvalidRequest
+                                    (api/v1/chat_body.py)
+protocol.sse.SSEError               a malformed upstream stream: UpstreamError (pipeline/dispatch.py)
+services.operator.OperatorError     a refused operator action: InvalidRequest (api/admin/common.py,
+├── RecordNotFound                  NotFound; the CLI prints any of them)
+└── RecordConflict                  ConflictError
+storage.repository.Conflict         a unique row taken: RecordConflict (services/operator.py)
+config.ConfigError                  a bad farebox.yaml: one message and exit 1 (cli/)
+storage.copy.CopyError              `farebox db copy` refused: one message and exit 1 (cli/db.py)
 """
 
 from __future__ import annotations

@@ -10,11 +10,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from farebox.billing.ledger import LedgerWriter
-from farebox.billing.redis_wallet import RedisWallet
 from farebox.billing.spool import ChargeSpool, default_spool_dir
-from farebox.billing.wallet import MemoryWallet, Wallet
+from farebox.billing.wallet.backends import build_wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.config import Config
 from farebox.directory import Directory, DirectoryRefresher
+from farebox.lifecycle import Service
 from farebox.pipeline.chat import ChatService
 from farebox.pipeline.dispatch import Dispatcher
 from farebox.pipeline.rate_limit import RateGate
@@ -45,28 +46,25 @@ class Runtime:
     wallet: Wallet
     ledger: LedgerWriter
     limiters: Limiters
-    limits: RateGate
+    rate_gate: RateGate
     chat: ChatService
     admin_key: str | None = None
     prices: PriceRefresher | None = None
     redis: Redis | None = None  # the process's one Redis client, when `redis:` is set
 
+    def services(self) -> list[Service]:
+        """In start order; they stop in reverse (the ledger writer needs the wallet, and so on)."""
+        services: list[Service] = [self.wallet, self.ledger, self.refresher]
+        return services if self.prices is None else [*services, self.prices]
+
     async def start(self) -> None:
-        if isinstance(self.wallet, RedisWallet):
-            await self.wallet.start()
-        await self.ledger.start()
-        await self.refresher.start()
-        if self.prices is not None:
-            await self.prices.start()
+        for service in self.services():
+            await service.start()
 
     async def stop(self) -> None:
         await self.chat.drain()
-        if self.prices is not None:
-            await self.prices.stop()
-        await self.refresher.stop()
-        await self.ledger.stop()
-        if isinstance(self.wallet, RedisWallet):
-            await self.wallet.stop()
+        for service in reversed(self.services()):
+            await service.stop()
         await self.dispatcher.close()
         if self.redis is not None:
             await self.redis.aclose()
@@ -90,21 +88,18 @@ def build_runtime(config: Config, *, admin_key: str | None = None, source: str =
     dispatcher = Dispatcher(adapters)
     # One fail-fast client per process, shared by the holds and the rate limits.
     redis = connect_redis(config.redis) if config.redis else None
-    wallet: Wallet = MemoryWallet()
-    if redis is not None:  # holds shared by every process and machine (docs/scale-out.md)
-        wallet = RedisWallet(redis, repo, policy=config.holds.on_redis_failure,
-                             owner_ttl=config.holds.owner_ttl)
+    wallet = build_wallet(config, redis, repo)
     spool = ChargeSpool(config.billing.spool_dir or default_spool_dir(config.database))
     ledger = LedgerWriter(repo, wallet, spool)
     directory = Directory(config)
     refresher = DirectoryRefresher(repo, directory, on_change=ledger.sync_balances)
     limiters = build_limiters(config, redis, clock)
-    limits = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
+    rate_gate = RateGate(limiters.rate, limiters.concurrency, config.rate_limits.scope, config.tiers)
     chat = ChatService(config=config, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                       ledger=ledger, limits=limits)
+                       ledger=ledger, rate_gate=rate_gate)
     chat.store_down = refresher.failing
     return Runtime(config=config, engine=engine, repo=repo, operator=Operator(repo, config), directory=directory,
                    refresher=refresher, catalog=catalog, health=health, dispatcher=dispatcher, wallet=wallet,
-                   ledger=ledger, limiters=limiters, limits=limits, chat=chat, redis=redis,
+                   ledger=ledger, limiters=limiters, rate_gate=rate_gate, chat=chat, redis=redis,
                    admin_key=admin_key or config.admin_key or os.environ.get("FAREBOX_ADMIN_KEY") or None,
                    prices=PriceRefresher(pricebook, config, dispatcher.get_json))

@@ -15,7 +15,7 @@ import pytest
 
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.spool import ChargeSpool
-from farebox.billing.wallet import MemoryWallet
+from farebox.billing.wallet.memory import MemoryWallet
 from farebox.storage import writer
 from farebox.storage.db import create_engine, migrate
 from farebox.storage.repository import Repository

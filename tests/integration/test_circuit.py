@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from farebox.config import Circuit
+from farebox.config import CircuitConfig
 from tests.integration.resilience import (
     BACKUP,
     PRIMARY,
@@ -90,7 +90,7 @@ def test_every_circuit_open_is_503_with_retry_after(upstreams: tuple[FakeOpenAI,
                                                    make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
-    gateway.runtime.health.policy = Circuit(consecutive_failures=1, cooldown=20)  # one failure opens for 20 s
+    gateway.runtime.health.policy = CircuitConfig(consecutive_failures=1, cooldown=20)  # one failure opens for 20 s
     primary.default = backup.default = Script(status=503)
     key = gateway.account("pam")
     first = http.post(f"{gateway.base_url}/chat/completions", headers={"Authorization": f"Bearer {key}"},

@@ -20,8 +20,8 @@ import pytest
 import redis
 from redis.exceptions import TimeoutError as RedisTimeout
 
-from farebox.billing import redis_scripts as lua
-from farebox.billing.redis_wallet import RedisWallet
+from farebox.billing.wallet import redis_scripts as lua
+from farebox.billing.wallet.redis import RedisWallet
 from farebox.errors import ServiceUnavailable
 from farebox.redisconn import connect_redis
 from farebox.redispipe import script_pipe

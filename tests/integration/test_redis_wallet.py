@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from farebox.billing.ledger import LedgerWriter
-from farebox.billing.redis_wallet import RedisWallet
+from farebox.billing.wallet.redis import RedisWallet
 from farebox.errors import InsufficientCredits, ServiceUnavailable
 from farebox.redisconn import connect_redis
 from farebox.redispipe import script_pipe

@@ -6,14 +6,13 @@ import asyncio
 import random
 from typing import Any
 
-from farebox.config import Circuit, Failover
-from farebox.pipeline.failover import Failover as FailoverRunner
-from farebox.pipeline.failover import _Run
+from farebox.config import CircuitConfig, FailoverConfig
+from farebox.pipeline.failover import Failover, _Run
 from farebox.routing.health import Health
 
 
 def backoffs(tries: int, planned: int, samples: int = 400) -> list[float]:
-    runner = FailoverRunner(Failover(backoff_base=0.1, backoff_max=1.0), Health(Circuit()), rng=random.Random(7))
+    runner = Failover(FailoverConfig(backoff_base=0.1, backoff_max=1.0), Health(CircuitConfig()), rng=random.Random(7))
 
     async def draw() -> list[float]:
         run = _Run(runner, call=Any, deadline=0.0)  # type: ignore[arg-type]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from farebox.config import Circuit
+from farebox.config import CircuitConfig
 from farebox.routing.health import Health
 
 A, B = "p/a", "p/b"
@@ -18,7 +18,7 @@ class Clock:
 
 def make(**policy: float) -> tuple[Health, Clock]:
     clock = Clock()
-    return Health(Circuit(**policy), clock=clock), clock  # type: ignore[arg-type]
+    return Health(CircuitConfig(**policy), clock=clock), clock  # type: ignore[arg-type]
 
 
 def test_consecutive_failures_open_then_probe_closes() -> None:

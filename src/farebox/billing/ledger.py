@@ -13,14 +13,14 @@ retried before serving.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections import Counter
 from typing import Any
 
 from farebox.billing.spool import ChargeSpool
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
+from farebox.lifecycle import cancel_and_wait
 from farebox.money import format_usd
 from farebox.storage.charges import rejected
 from farebox.storage.repository import Repository
@@ -81,9 +81,7 @@ class LedgerWriter:
         if self._retry_timer is not None:
             self._retry_timer.cancel()
             self._retry_timer = None
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await cancel_and_wait(self._task)
         self._task = None
         if self._pending:
             log.warning("stopping with %d charge(s) pending; they are replayed at the next start",

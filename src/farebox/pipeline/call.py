@@ -26,7 +26,10 @@ class Call:
     started: float = field(default_factory=time.perf_counter)
     created: int = field(default_factory=lambda: int(time.time()))
     first_byte: float | None = None
-    model: CatalogModel | None = None  # the model that answered
+    # "model" on this path: requested_model is what the client asked for (a model id or
+    # smart-route), served_model the catalog's model that answered (model_used is its id),
+    # target the deployment of it and target.upstream_model the name the upstream knows.
+    served_model: CatalogModel | None = None
     target: Target | None = None  # the deployment that answered
     upstream: Target | None = None  # the deployment working on it now: sent, no answer yet
     attempts: list[dict[str, Any]] = field(default_factory=list)
@@ -42,7 +45,7 @@ class Call:
 
     @property
     def model_used(self) -> str | None:
-        return self.model.id if self.model else None
+        return self.served_model.id if self.served_model else None
 
     def elapsed_ms(self, since: float | None = None) -> float:
         return round(((since or time.perf_counter()) - self.started) * 1000, 3)

@@ -9,17 +9,18 @@ import logging
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.pricing import Usage
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.config import Config
 from farebox.directory import Principal
 from farebox.errors import (
     GatewayError,
     ServiceUnavailable,
 )
+from farebox.lifecycle import TaskSet
 from farebox.logs import access_log
 from farebox.pipeline.call import Call
 from farebox.pipeline.dispatch import Batches, Dispatcher
@@ -49,15 +50,15 @@ class OpenStream:
 
 class ChatService:
     def __init__(self, *, config: Config, catalog: Catalog, health: Health, dispatcher: Dispatcher,
-                 wallet: Wallet, ledger: LedgerWriter, limits: RateGate) -> None:
+                 wallet: Wallet, ledger: LedgerWriter, rate_gate: RateGate) -> None:
         self.config = config
         self.catalog = catalog
         self.health = health
         self.dispatcher = dispatcher
         self.wallet = wallet
         self.ledger = ledger
-        self.limits = limits
-        self._background: set[asyncio.Task[Any]] = set()
+        self.rate_gate = rate_gate
+        self._background = TaskSet()
         self.failover = Failover(config.failover, health)
         self.store_down: Callable[[], bool] = lambda: False  # set by the runtime: the database is unreachable
 
@@ -80,7 +81,7 @@ class ChatService:
         first = call.candidates[0]
         check_context(call, first)
         tokens = call.needs.prompt_tokens + call.needs.output_for(first.config.max_output)
-        await self.limits.admit_tokens(principal, tokens, {} if headers is None else headers)
+        await self.rate_gate.admit_tokens(principal, tokens, {} if headers is None else headers)
         await reserve(self.wallet, call, first)
         return call
 
@@ -102,8 +103,8 @@ class ChatService:
         finally:
             if not call.settled:
                 await release(self.wallet, call)
-        assert call.model is not None
-        doc["usage"] = usage.to_openai(call.model.id, cost)
+        assert call.served_model is not None
+        doc["usage"] = usage.to_openai(call.served_model.id, cost)
         return doc
 
     # -- streaming ----------------------------------------------------------------------------
@@ -150,10 +151,10 @@ class ChatService:
         target = call.upstream
         model = next((m for m in call.candidates if target is not None and m.id == target.model_id), None)
         if target is None or model is None or model.rates is None:
-            self._spawn(release(self.wallet, call))
+            self._background.spawn(release(self.wallet, call))
             return
-        call.model, call.target, call.settled = model, target, True  # settled: keep the hold for it
-        self._spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
+        call.served_model, call.target, call.settled = model, target, True  # settled: keep the hold for it
+        self._background.spawn(self._settle_abandoned(call, Usage(prompt_tokens=call.needs.prompt_tokens)))
 
     async def relay(self, call: Call, opened: OpenStream) -> AsyncGenerator[bytes, None]:
         """The SSE frames for the client, one blob per upstream read (a batch of chunks). The
@@ -182,13 +183,14 @@ class ChatService:
             except ServiceUnavailable as exc:
                 yield error_frame(exc) + DONE_FRAME
                 return
-            assert call.model is not None
-            yield relay.closing_frames(usage.to_openai(call.model.id, cost)) + DONE_FRAME
+            assert call.served_model is not None
+            yield relay.closing_frames(usage.to_openai(call.served_model.id, cost)) + DONE_FRAME
         finally:
             with contextlib.suppress(Exception):
                 await opened.batches.aclose()
             if not finished and not call.settled:  # the client went away mid-stream
-                self._spawn(self._settle_abandoned(call, usage_or_count(call, relay.usage, relay.generated_text())))
+                usage = usage_or_count(call, relay.usage, relay.generated_text())
+                self._background.spawn(self._settle_abandoned(call, usage))
 
     async def _end_after_failure(self, call: Call, relay: StreamRelay, exc: UpstreamError) -> bytes:
         """An upstream failure after the first byte: bill what was delivered, then an error event."""
@@ -207,15 +209,9 @@ class ChatService:
         finally:
             log_call(call, 499)
 
-    def _spawn(self, coro: Awaitable[Any]) -> None:
-        task = asyncio.ensure_future(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
     async def drain(self) -> None:
         """Wait for background settlements (at shutdown)."""
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)
+        await self._background.wait()
 
     # -- failover -----------------------------------------------------------------------------
     async def _with_failover(self, call: Call, attempt: Attempt[T]) -> T:

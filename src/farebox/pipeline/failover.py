@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from farebox.config import Failover as FailoverPolicy
+from farebox.config import FailoverConfig
 from farebox.errors import ModelUnavailable, UpstreamFailed
 from farebox.pipeline.call import Call
 from farebox.pipeline.route import ordered_targets
@@ -42,7 +42,7 @@ NOT_ON_SAME_DEPLOYMENT = frozenset({"upstream_auth_error", "upstream_model_not_f
 
 
 class Failover:
-    def __init__(self, policy: FailoverPolicy, health: Health, *, rng: random.Random | None = None,
+    def __init__(self, policy: FailoverConfig, health: Health, *, rng: random.Random | None = None,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
         self.policy = policy
         self.health = health
@@ -108,7 +108,7 @@ class _Run:
         self.made = True
         found, result = await self.attempt(attempt, target)
         if found:
-            self.call.model, self.call.target = model, target
+            self.call.served_model, self.call.target = model, target
         return found, result
 
     def exhausted(self) -> bool:

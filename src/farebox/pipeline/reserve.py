@@ -8,7 +8,7 @@ largest over every deployment of the model, since failover may send the request 
 
 from __future__ import annotations
 
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.errors import ContextLengthExceeded, ServiceUnavailable
 from farebox.pipeline.call import Call
 from farebox.providers.allowance import output_allowance

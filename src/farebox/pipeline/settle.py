@@ -15,8 +15,9 @@ import msgspec
 
 from farebox.billing.ledger import Charge, LedgerWriter
 from farebox.billing.pricing import Usage
-from farebox.billing.wallet import Wallet
+from farebox.billing.wallet.base import Wallet
 from farebox.errors import ServiceUnavailable
+from farebox.lifecycle import TaskSet
 from farebox.money import format_usd
 from farebox.pipeline.call import Call
 from farebox.pipeline.reserve import release
@@ -53,15 +54,15 @@ async def settle(ledger: LedgerWriter, wallet: Wallet, call: Call, usage: Usage,
     committed or durably spooled for a retry (the response may then go out); raises
     ServiceUnavailable only when it is neither (the row is still retried in memory). The hold is
     released exactly once, after the row is in the database."""
-    assert call.model is not None and call.model.rates is not None and call.target is not None
-    cost = call.model.rates.cost(usage)
+    assert call.served_model is not None and call.served_model.rates is not None and call.target is not None
+    cost = call.served_model.rates.cost(usage)
     overrun = await cover(wallet, call, cost)
     call.cost_nano, call.outcome, call.settled = cost, outcome, True
     call.prompt_tokens, call.completion_tokens = usage.prompt_tokens, usage.completion_tokens
     row = {
         "created_at": time.time(), "account_id": call.principal.account_id, "kind": "charge",
         "amount_nano": -cost, "request_id": call.request_id, "key_id": call.principal.key_id,
-        "model_requested": call.requested_model, "model_used": call.model.id,
+        "model_requested": call.requested_model, "model_used": call.served_model.id,
         "provider": call.target.provider_name, "deployment": call.target.deployment,
         "prompt_tokens": usage.prompt_tokens, "cached_tokens": usage.cached_tokens,
         "cache_write_tokens": usage.cache_write_tokens, "completion_tokens": usage.completion_tokens,
@@ -130,7 +131,7 @@ async def cover(wallet: Wallet, call: Call, cost: int) -> int:
     return max(overrun, 0)
 
 
-_releasing: set[asyncio.Task[None]] = set()  # strong references until they finish
+_releasing = TaskSet()  # hold releases waiting on a commit, kept alive until they finish
 
 
 def _release_when_committed(charge: Charge, wallet: Wallet, call: Call) -> None:
@@ -145,6 +146,4 @@ def _retrieved(done: asyncio.Future[bool]) -> None:
 
 
 def _release_later(wallet: Wallet, call: Call) -> None:
-    task = asyncio.ensure_future(release(wallet, call))
-    _releasing.add(task)
-    task.add_done_callback(_releasing.discard)
+    _releasing.spawn(release(wallet, call))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal, Protocol
+from typing import Protocol
 
+from farebox.config import FailurePolicy
 from farebox.ratelimit.gcra import Decision, Limit
 
-FailurePolicy = Literal["open", "closed"]  # what a shared limiter does when its store is down
+__all__ = ["ConcurrencyLimiter", "FailurePolicy", "RateLimiter"]
 
 
 class RateLimiter(Protocol):
@@ -14,7 +15,7 @@ class RateLimiter(Protocol):
         """Admit or refuse one request of `cost` (>= 1) against `key`'s bucket for `limit`.
 
         One key holds one bucket: use distinct keys for distinct limits of one principal
-        (e.g. "key:42:rpm" and "key:42:tpm")."""
+        (the rate gate uses "k42" and "k42:tpm")."""
         ...
 
 

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from farebox.config import Circuit
+from farebox.config import CircuitConfig
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -31,7 +31,7 @@ class Breaker:
 
 
 class Health:
-    def __init__(self, policy: Circuit, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, policy: CircuitConfig, clock: Callable[[], float] = time.monotonic) -> None:
         self.policy = policy
         self.clock = clock
         self._breakers: dict[str, Breaker] = {}

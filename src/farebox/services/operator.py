@@ -16,11 +16,16 @@ from farebox.storage.repository import Conflict, Repository, Row
 
 
 class OperatorError(Exception):
-    """A refused operator action, phrased for the operator. `status` is the HTTP equivalent."""
+    """A refused operator action, phrased for the operator: the input is not acceptable. The
+    subclasses say why in domain terms; the admin API maps each to its HTTP answer."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
+
+class RecordNotFound(OperatorError):
+    """The account or key named does not exist."""
+
+
+class RecordConflict(OperatorError):
+    """The action clashes with what is stored (a name taken, an idempotency key reused...)."""
 
 
 ENTRY_KINDS = ("topup", "refund", "adjustment")
@@ -50,7 +55,7 @@ class Operator:
         try:
             return account_view(await self.repo.create_account(name, tier))
         except Conflict as exc:
-            raise OperatorError(str(exc), 409) from None
+            raise RecordConflict(str(exc)) from None
 
     async def list_accounts(self) -> list[dict[str, Any]]:
         return [account_view(row) for row in await self.repo.list_accounts()]
@@ -58,7 +63,7 @@ class Operator:
     async def account(self, ref: str | int) -> Row:
         row = await self.repo.find_account(ref)
         if row is None:
-            raise OperatorError(f"no account {ref!r}", 404)
+            raise RecordNotFound(f"no account {ref!r}")
         return row
 
     async def show_account(self, ref: str | int) -> dict[str, Any]:
@@ -112,7 +117,7 @@ class Operator:
     async def revoke_key(self, key_id: int) -> dict[str, Any]:
         row = await self.repo.revoke_key(key_id)
         if row is None:
-            raise OperatorError(f"no key with id {key_id}", 404)
+            raise RecordNotFound(f"no key with id {key_id}")
         account = await self.repo.find_account(int(row["account_id"]))
         return key_view(dict(row, account=account["name"] if account else None))
 
@@ -121,7 +126,7 @@ class Operator:
         """Override the limits of one key (before its account's and its tier's)."""
         row = await self.repo.update_key(key_id, **_limit_values(rpm, burst_rpm, clear))
         if row is None:
-            raise OperatorError(f"no key with id {key_id}", 404)
+            raise RecordNotFound(f"no key with id {key_id}")
         return key_view(row)
 
     # -- money --------------------------------------------------------------------------------
@@ -146,7 +151,7 @@ class Operator:
             row, created = await self.repo.post_entry(account["id"], kind, amount, note=note,
                                                       idempotency_key=idempotency_key)
         except Conflict as exc:
-            raise OperatorError(str(exc), 409) from None
+            raise RecordConflict(str(exc)) from None
         view = ledger_view(row)
         view["created"] = created
         view["account"] = account["name"]

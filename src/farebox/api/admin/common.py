@@ -26,7 +26,7 @@ from farebox.errors import (
     RateLimited,
 )
 from farebox.runtime import Runtime
-from farebox.services.operator import OperatorError
+from farebox.services.operator import OperatorError, RecordConflict, RecordNotFound
 from farebox.storage.repository import MAX_ROW_ID
 
 PREFIX = "/admin/v1"
@@ -112,11 +112,11 @@ def from_operator(exc: OperatorError) -> GatewayError:
     message = str(exc)
     if message:
         message = message[0].upper() + message[1:] + ("" if message.endswith(".") else ".")
-    if exc.status == 404:
-        return NotFound(message)
-    if exc.status == 409:
-        return ConflictError(message)
-    return InvalidRequest(message)
+    return _ANSWERS.get(type(exc), InvalidRequest)(message)
+
+
+# The service layer's refusals, in HTTP terms (anything else it refuses is a 400).
+_ANSWERS: dict[type[OperatorError], type[GatewayError]] = {RecordNotFound: NotFound, RecordConflict: ConflictError}
 
 
 ADMIN_MAX_BODY_BYTES = 1024 * 1024

@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from farebox.api.limits import authorize
+from farebox.api.admission import authenticate_and_rate_limit
 from farebox.api.render import json_response
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, SHOWN_REQUEST_ID, runtime
 from farebox.api.v1.chat_body import read_chat_body
@@ -26,14 +26,14 @@ _MAX_NAMED = 16
 
 async def chat_completions(request: web.Request) -> web.StreamResponse:
     rt = runtime(request)
-    principal = await authorize(request)
+    principal = await authenticate_and_rate_limit(request)
     headers: dict[str, str] = request[EXTRA_HEADERS]  # on every answer from here on, errors included
     body: dict[str, Any] = {}
     call: Call | None = None
     slot = NO_SLOT  # held until the JSON is sent or the stream ends (or the client goes away)
     try:
         body, needs = await read_chat_body(request, rt.config)
-        slot = await rt.limits.acquire(principal)
+        slot = await rt.rate_gate.acquire(principal)
         call = await rt.chat.admit(principal, body, request[REQUEST_ID], headers, needs=needs)
         headers["x-request-id"] = request[SHOWN_REQUEST_ID]
         if call.stream:

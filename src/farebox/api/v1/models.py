@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from farebox.api.limits import authorize
+from farebox.api.admission import authenticate_and_rate_limit
 from farebox.api.render import json_response
 from farebox.api.state import runtime
 from farebox.errors import InvalidRequest, ModelNotFound, shown
@@ -34,7 +34,7 @@ async def model_metadata_list(request: web.Request) -> web.Response:
 
 async def _listing(request: web.Request, *, metadata: bool) -> web.Response:
     rt = runtime(request)
-    principal = await authorize(request, read=True)
+    principal = await authenticate_and_rate_limit(request, read=True)
     filter_name = _filter(request)
     tier = principal.tier_name
     if metadata or filter_name:
@@ -49,7 +49,7 @@ async def _listing(request: web.Request, *, metadata: bool) -> web.Response:
 
 async def get_model(request: web.Request) -> web.Response:
     rt = runtime(request)
-    principal = await authorize(request, read=True)
+    principal = await authenticate_and_rate_limit(request, read=True)
     model_id = request.match_info["model"]
     metadata = _flag(request, "metadata")
     tier = principal.tier_name

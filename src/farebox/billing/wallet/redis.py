@@ -28,22 +28,24 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 
-from farebox.billing import redis_scripts as lua
-from farebox.billing.wallet import MemoryWallet, insufficient
+from farebox.billing.wallet import redis_scripts as lua
+from farebox.billing.wallet.base import insufficient
+from farebox.billing.wallet.memory import MemoryWallet
+from farebox.config import FailurePolicy
 from farebox.errors import ServiceUnavailable
+from farebox.lifecycle import cancel_and_wait
 from farebox.redispipe import script_pipe
 from farebox.storage.repository import Repository
 
 log = logging.getLogger("farebox.wallet")
 
 _FAILURES = (RedisError, OSError)
-Policy = Literal["open", "closed"]
 
 
 @dataclass(slots=True)
@@ -54,7 +56,7 @@ class _Hold:
 
 
 class RedisWallet:
-    def __init__(self, redis: Redis, repo: Repository, *, policy: Policy = "closed", owner_ttl: float = 10.0,
+    def __init__(self, redis: Redis, repo: Repository, *, policy: FailurePolicy = "closed", owner_ttl: float = 10.0,
                  retry_interval: float = 1.0) -> None:
         self.redis = redis
         self.repo = repo
@@ -143,11 +145,8 @@ class RedisWallet:
         self._task = asyncio.create_task(self._run(), name="wallet-heartbeat")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         with contextlib.suppress(*_FAILURES):  # give back whatever is still held (nothing, once drained)
             await self._give_back(dict(self._pending))
             await self._reap(keys=[lua.OWNERS], args=[lua.PREFIX, 1, self.owner])

@@ -1,4 +1,4 @@
-"""The Lua scripts behind RedisWallet (billing/redis_wallet.py); each runs atomically in Redis.
+"""The Lua scripts behind RedisWallet (billing/wallet/redis.py); each runs atomically in Redis.
 
 Keys, all under one hash tag so a script's keys share a slot:
   {fb}:acct:<account id>   hash: bal (committed balance, nano-USD), seq (its balance_seq),

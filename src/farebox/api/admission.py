@@ -12,12 +12,12 @@ from farebox.pipeline.authenticate import authenticate
 from farebox.pipeline.chat import log_call
 
 
-async def authorize(request: web.Request, *, read: bool = False) -> Principal:
+async def authenticate_and_rate_limit(request: web.Request, *, read: bool = False) -> Principal:
     """`read`: the GET endpoints (models, usage, balance), counted in a bucket of their own."""
     rt = runtime(request)
     principal = authenticate(rt.directory, request.headers.get("Authorization"))
     try:
-        request[EXTRA_HEADERS] = await rt.limits.admit(principal, read=read)
+        request[EXTRA_HEADERS] = await rt.rate_gate.admit(principal, read=read)
     except RateLimited as exc:  # it carries its own headers
         log_call(None, exc.status, request_id=request[REQUEST_ID], key_prefix=principal.key_prefix)
         raise
