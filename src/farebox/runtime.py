@@ -9,24 +9,24 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from farebox.accounts.directory import Directory, DirectoryRefresher
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.spool import ChargeSpool, default_spool_dir
 from farebox.billing.wallet.backends import build_wallet
 from farebox.billing.wallet.base import Wallet
 from farebox.config import Config
-from farebox.directory import Directory, DirectoryRefresher
 from farebox.lifecycle import Service
 from farebox.pipeline.chat import ChatService
 from farebox.pipeline.dispatch import Dispatcher
 from farebox.pipeline.rate_limit import RateGate
 from farebox.providers.registry import build_adapters
 from farebox.ratelimit.backends import Clock, Limiters, build_limiters
-from farebox.redisconn import connect_redis
 from farebox.routing.catalog import Catalog, adapter_features
 from farebox.routing.health import Health
 from farebox.routing.pricebook import PriceBook, PriceRefresher
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine
+from farebox.storage.redisconn import connect_redis
 from farebox.storage.repository import Repository
 
 log = logging.getLogger("farebox")

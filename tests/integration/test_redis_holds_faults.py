@@ -23,9 +23,9 @@ from redis.exceptions import TimeoutError as RedisTimeout
 from farebox.billing.wallet import redis_scripts as lua
 from farebox.billing.wallet.redis import RedisWallet
 from farebox.errors import ServiceUnavailable
-from farebox.redisconn import connect_redis
-from farebox.redispipe import script_pipe
 from farebox.storage.db import create_engine, migrate
+from farebox.storage.redisconn import connect_redis
+from farebox.storage.redispipe import script_pipe
 from farebox.storage.repository import Repository
 from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.support.fake_openai import FakeOpenAI, Script

@@ -16,9 +16,9 @@ import pytest
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.wallet.redis import RedisWallet
 from farebox.errors import InsufficientCredits, ServiceUnavailable
-from farebox.redisconn import connect_redis
-from farebox.redispipe import script_pipe
 from farebox.storage.db import create_engine
+from farebox.storage.redisconn import connect_redis
+from farebox.storage.redispipe import script_pipe
 from farebox.storage.repository import Repository
 from tests.integration.test_redispipe import BUSY
 from tests.redis_server import REDIS_SERVER, RedisServer

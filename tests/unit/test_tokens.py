@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from farebox import tokens
-from farebox.tokenizers import CL100K, O200K, profile_for_model, text_tokens
-from farebox.tokenizers.estimate import SAMPLE_ABOVE, features
-from farebox.tokens import estimate_prompt_tokens, estimate_text_tokens
+from farebox.tokens import CL100K, O200K, estimate_prompt_tokens, estimate_text_tokens, profile_for_model, text_tokens
+from farebox.tokens import prompt as tokens
+from farebox.tokens.estimate import SAMPLE_ABOVE, features
 
 PROSE = "The quick brown fox jumps over the lazy dog, then naps in the sun. "
 

@@ -16,9 +16,8 @@ from typing import Any
 
 import pytest
 
-from farebox.tokenizers import CL100K, O200K, Profile
-from farebox.tokenizers.estimate import SAMPLE_ABOVE
-from farebox.tokens import estimate_prompt
+from farebox.tokens import CL100K, O200K, Profile, estimate_prompt
+from farebox.tokens.estimate import SAMPLE_ABOVE
 from tests.support.real_tokenizer import real_count
 
 ENCODINGS = [pytest.param("o200k_base", O200K, id="o200k"), pytest.param("cl100k_base", CL100K, id="cl100k")]

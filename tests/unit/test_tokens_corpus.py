@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 
-from farebox.tokenizers import CL100K, O200K, Profile
-from farebox.tokens import estimate_prompt_tokens, estimate_prompt_tokens_with, estimate_text_tokens
+from farebox.tokens import (
+    CL100K,
+    O200K,
+    Profile,
+    estimate_prompt_tokens,
+    estimate_prompt_tokens_with,
+    estimate_text_tokens,
+)
 
 FIXTURES = Path(__file__).parent.parent / "fixtures" / "tokens"
 CORPUS: list[dict[str, Any]] = json.loads((FIXTURES / "corpus.json").read_text(encoding="utf-8"))["samples"]
@@ -24,7 +30,7 @@ PROFILES = [pytest.param(O200K, id="o200k_base"), pytest.param(CL100K, id="cl100
 
 
 def _sums(profile: Profile) -> dict[str, tuple[int, int]]:
-    from farebox.tokenizers import text_tokens
+    from farebox.tokens import text_tokens
 
     sums: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for sample in CORPUS:
@@ -55,7 +61,7 @@ def test_within_two_percent_in_total(profile: Profile) -> None:
 @pytest.mark.parametrize("profile", PROFILES)
 def test_single_texts_stay_near(profile: Profile) -> None:
     # Per text the error is wider (short CJK texts vary most); bound the tail, not just sums.
-    from farebox.tokenizers import text_tokens
+    from farebox.tokens import text_tokens
 
     errors = sorted(
         abs(text_tokens(s["text"], profile) / s["counts"][profile.name] - 1)
@@ -68,7 +74,7 @@ def test_single_texts_stay_near(profile: Profile) -> None:
 
 def test_default_functions_use_o200k() -> None:
     sample = next(s for s in CORPUS if s["category"] == "cjk_zh")
-    from farebox.tokenizers import text_tokens
+    from farebox.tokens import text_tokens
 
     assert estimate_text_tokens(sample["text"]) == text_tokens(sample["text"], O200K)
     assert text_tokens(sample["text"], CL100K) > text_tokens(sample["text"], O200K)

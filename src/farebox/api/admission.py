@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from farebox.accounts.authenticate import authenticate
+from farebox.accounts.directory import Principal
 from farebox.api.state import EXTRA_HEADERS, REQUEST_ID, runtime
-from farebox.directory import Principal
 from farebox.errors import RateLimited
-from farebox.pipeline.authenticate import authenticate
 from farebox.pipeline.chat import log_call
 
 

@@ -6,7 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from farebox.directory import Principal
+from farebox.accounts.directory import Principal
 from farebox.providers.base import Target
 from farebox.routing.catalog import CatalogModel
 from farebox.routing.needs import Needs

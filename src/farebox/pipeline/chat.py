@@ -11,11 +11,11 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from farebox.accounts.directory import Principal
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.pricing import Usage
 from farebox.billing.wallet.base import Wallet
 from farebox.config import Config
-from farebox.directory import Principal
 from farebox.errors import (
     GatewayError,
     ServiceUnavailable,

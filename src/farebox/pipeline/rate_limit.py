@@ -13,8 +13,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from farebox.accounts.directory import Principal
 from farebox.config import Tier
-from farebox.directory import Principal
 from farebox.errors import InvalidRequest, RateLimited
 from farebox.ratelimit.base import ConcurrencyLimiter, RateLimiter
 from farebox.ratelimit.gcra import Decision, Limit

@@ -3,7 +3,7 @@ smart-route's cheapest capable list."""
 
 from __future__ import annotations
 
-from farebox.directory import Principal
+from farebox.accounts.directory import Principal
 from farebox.errors import InvalidRequest, UnsupportedFeature
 from farebox.routing.catalog import SMART_ROUTE, Catalog, CatalogModel
 from farebox.routing.health import Health

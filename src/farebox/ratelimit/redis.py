@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from farebox.ratelimit.base import FailurePolicy
 from farebox.ratelimit.gcra import Decision, Limit, check_us, to_us
-from farebox.redispipe import script_pipe
+from farebox.storage.redispipe import script_pipe
 
 log = logging.getLogger(__name__)
 

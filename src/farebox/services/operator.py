@@ -8,7 +8,7 @@ import datetime as dt
 import io
 from typing import Any
 
-from farebox import apikeys
+from farebox.accounts import keys
 from farebox.config import Config
 from farebox.errors import shown
 from farebox.money import NANO_PER_USD, nano_to_usd, usd_to_nano
@@ -92,20 +92,20 @@ class Operator:
     # -- keys ---------------------------------------------------------------------------------
     async def create_key(self, account_ref: str | int, name: str | None = None) -> dict[str, Any]:
         account = await self.account(account_ref)
-        key = apikeys.new_key()
-        row = await self.repo.create_key(account["id"], name, apikeys.visible_prefix(key), apikeys.hash_key(key))
+        key = keys.new_key()
+        row = await self.repo.create_key(account["id"], name, keys.visible_prefix(key), keys.hash_key(key))
         view = key_view(dict(row, account=account["name"]))
         view["key"] = key  # shown once, never stored
         return view
 
     async def create_admin_key(self, name: str | None = None) -> dict[str, Any]:
-        key = apikeys.new_admin_key()
-        row = await self.repo.create_admin_key(name, key[:12], apikeys.hash_key(key))
+        key = keys.new_admin_key()
+        row = await self.repo.create_admin_key(name, key[:12], keys.hash_key(key))
         return {"id": row["id"], "name": row["name"], "prefix": row["prefix"], "created_at": row["created_at"],
                 "key": key}  # shown once, never stored
 
     async def is_admin_key(self, key: str) -> bool:
-        return key.startswith(apikeys.ADMIN_KEY_PREFIX) and await self.repo.admin_key_exists(apikeys.hash_key(key))
+        return key.startswith(keys.ADMIN_KEY_PREFIX) and await self.repo.admin_key_exists(keys.hash_key(key))
 
     async def has_admin_keys(self) -> bool:
         return await self.repo.admin_key_exists(None)

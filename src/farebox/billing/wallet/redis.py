@@ -40,7 +40,7 @@ from farebox.billing.wallet.memory import MemoryWallet
 from farebox.config import FailurePolicy
 from farebox.errors import ServiceUnavailable
 from farebox.lifecycle import cancel_and_wait
-from farebox.redispipe import script_pipe
+from farebox.storage.redispipe import script_pipe
 from farebox.storage.repository import Repository
 
 log = logging.getLogger("farebox.wallet")

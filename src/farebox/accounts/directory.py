@@ -14,7 +14,7 @@ from farebox.config import Config, Tier
 from farebox.ratelimit.gcra import Limit
 from farebox.storage.repository import Repository, Row
 
-log = logging.getLogger("farebox.directory")
+log = logging.getLogger("farebox.accounts.directory")
 
 
 @dataclass(frozen=True, slots=True)

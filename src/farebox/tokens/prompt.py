@@ -2,7 +2,7 @@
 
 Used before the upstream call (admission holds, smart-route's context and cost checks) and
 for completion tokens when an upstream reports none or a client abandons a stream. Text is
-estimated by farebox.tokenizers.estimate (calibrated against recorded tokenizer counts; see
+estimated by farebox.tokens.estimate (calibrated against recorded tokenizer counts; see
 there for the method and its error). This module adds the chat structure, after OpenAI's
 published way of counting ("How to count tokens with tiktoken", OpenAI cookbook), whose
 examples the tests check against the API's recorded counts:
@@ -60,7 +60,7 @@ from typing import Any
 
 import msgspec
 
-from farebox.tokenizers.estimate import O200K, Profile, text_tokens
+from farebox.tokens.estimate import O200K, Profile, text_tokens
 
 MESSAGE_OVERHEAD = 4  # 3 per message, 1 for the role
 NAME_OVERHEAD = 1

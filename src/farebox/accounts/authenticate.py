@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from farebox.apikeys import hash_key, looks_like_key
-from farebox.directory import Directory, Principal
+from farebox.accounts.directory import Directory, Principal
+from farebox.accounts.keys import hash_key, looks_like_key
 from farebox.errors import InvalidApiKey
 
 
