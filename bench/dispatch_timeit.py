@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-from tests.support.fake_openai import FakeOpenAI
+from tests.fakes.fake_openai import FakeOpenAI
 
 from farebox.config import parse_config
 from farebox.pipeline.dispatch import Dispatcher

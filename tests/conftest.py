@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from farebox.storage.db import migrate
-from tests.postgres_server import PG_BIN, PostgresServer
-from tests.redis_server import RedisServer
-from tests.support.fake_openai import FakeOpenAI
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
+from tests.support.postgres_server import PG_BIN, PostgresServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture

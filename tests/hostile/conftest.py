@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.fake_openai import FakeOpenAI
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 CLIENT_TIMEOUT = 2.0  # seconds a request's headers or body may take to arrive

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.hostile.chat_spec import chat_spec
 from tests.hostile.conftest import ADMIN_KEY
 from tests.hostile.wire import send
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 CHAT = b'{"model": "coder", "messages": [{"role": "user", "content": "hi"}]'  # without its closing brace

@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 TIMEOUTS = "{connect: 1, first_byte: 0.5, idle: 0.5, total: 1}"
@@ -42,15 +39,6 @@ models:
 """
 PRIMARY, BACKUP = "primary/m-primary", "backup/m-backup"
 IN_NANO, OUT_NANO = 200, 600  # coder: 0.20 / 0.60 USD per 1M tokens
-
-
-@pytest.fixture
-def upstreams() -> Iterator[tuple[FakeOpenAI, FakeOpenAI]]:
-    primary, backup = FakeOpenAI().start(), FakeOpenAI().start()
-    backup.default.text = "Answer from the backup."
-    yield primary, backup
-    primary.stop()
-    backup.stop()
 
 
 def closed_port_url() -> str:

@@ -13,8 +13,8 @@ import openai
 import pytest
 
 from farebox.api.admin.openapi import DOCUMENT
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 ADMIN = "admin-test-key"

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.redis_server import free_port
 from tests.support import http
 from tests.support.processes import GatewayProcess
+from tests.support.redis_server import free_port
 
 ADMIN_KEY = "a" * 40
 

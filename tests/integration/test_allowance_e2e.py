@@ -14,8 +14,8 @@ import pytest
 from aiohttp import web
 
 from tests.fakes.anthropic_upstream import FakeAnthropic, Reply
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.gemini_upstream import FakeGemini
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.threaded import ThreadedServer
 

@@ -13,10 +13,10 @@ import openai
 import pytest
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
+from tests.fakes.fake_openai import FakeOpenAI, Script
+from tests.fakes.native_fakes import threaded_anthropic
 from tests.spec import assert_valid
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
-from tests.support.native_fakes import threaded_anthropic
 
 CONFIG = """
 providers:

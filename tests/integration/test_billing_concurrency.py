@@ -11,7 +11,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.waiting import wait_for
 

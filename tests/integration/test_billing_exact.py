@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 from farebox.cli.main import app as cli
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import TIERS, Gateway
 
 # Odd prices so that rounding matters; USD per 1M tokens.

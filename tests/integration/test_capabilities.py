@@ -10,10 +10,10 @@ import openai
 import pytest
 
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
-from tests.support.fake_openai import FakeOpenAI
+from tests.fakes.native_fakes import threaded_anthropic, threaded_gemini
 from tests.support.gateway import Gateway
-from tests.support.native_fakes import threaded_anthropic, threaded_gemini
 
 ALL = "[tools, tool_choice, json_object, json_schema, vision, logprobs, reasoning, prompt_cache]"
 CONFIG = """

@@ -14,8 +14,8 @@ import pytest
 from farebox.errors import ServiceUnavailable
 from farebox.pipeline.settle import OVERRUNS
 from farebox.routing.needs import request_needs
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.test_billing_concurrency import wallet
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import TIERS, Gateway
 from tests.support.processes import cli
 from tests.support.waiting import wait_for

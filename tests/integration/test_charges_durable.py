@@ -19,13 +19,13 @@ from farebox.billing.wallet.memory import MemoryWallet
 from farebox.storage import writer
 from farebox.storage.db import create_engine, migrate
 from farebox.storage.repository import Repository
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.test_billing_concurrency import wallet
 from tests.integration.test_crash import seed
-from tests.postgres_server import PG_BIN, PostgresServer
 from tests.support import http
 from tests.support.databases import both_databases
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import TIERS, Gateway
+from tests.support.postgres_server import PG_BIN, PostgresServer
 from tests.support.processes import GatewayProcess, cli
 from tests.support.waiting import wait_for
 

@@ -7,10 +7,10 @@ from collections.abc import Callable
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http as httpx
 from tests.support.databases import both_databases
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 pytestmark = both_databases

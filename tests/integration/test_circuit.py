@@ -8,15 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from farebox.config import CircuitConfig
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.resilience import (
     BACKUP,
     PRIMARY,
     attempts_of,
     start_gateway,
-    upstreams,  # noqa: F401  (fixture)
 )
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 MESSAGES = [{"role": "user", "content": "ping"}]
@@ -34,7 +33,7 @@ def deployment_state(gateway: Gateway, name: str) -> dict[str, Any]:
 
 
 def test_open_circuit_takes_no_traffic_and_closes_after_recovery(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
     client = gateway.client(gateway.account("nia"))
@@ -70,7 +69,7 @@ def test_open_circuit_takes_no_traffic_and_closes_after_recovery(
     assert len(primary.requests) == 5 and len(backup.requests) == 8
 
 
-def test_failed_probe_reopens_the_circuit(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_failed_probe_reopens_the_circuit(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                           make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -86,7 +85,7 @@ def test_failed_probe_reopens_the_circuit(upstreams: tuple[FakeOpenAI, FakeOpenA
     assert len(primary.requests) == 4
 
 
-def test_every_circuit_open_is_503_with_retry_after(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_every_circuit_open_is_503_with_retry_after(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                                    make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -105,7 +104,7 @@ def test_every_circuit_open_is_503_with_retry_after(upstreams: tuple[FakeOpenAI,
     assert admin_health(gateway).json()["models"]["coder"]["status"] == "down"
 
 
-def test_admin_health_needs_the_admin_key(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_admin_health_needs_the_admin_key(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                           make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)

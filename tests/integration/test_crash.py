@@ -24,8 +24,8 @@ from farebox.config import load_config
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine, migrate
 from farebox.storage.repository import Repository
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import TIERS
 
 CONFIG = """

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
+from tests.fakes.native_fakes import threaded_anthropic
 from tests.support.gateway import Gateway
-from tests.support.native_fakes import threaded_anthropic
 
 CONFIG = """
 providers:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.resilience import (
     BACKUP,
     IN_NANO,
@@ -18,11 +19,9 @@ from tests.integration.resilience import (
     closed_port_url,
     sse_text,
     start_gateway,
-    upstreams,  # noqa: F401  (fixture)
 )
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 MESSAGES = [{"role": "user", "content": "Write a haiku about failover."}]
@@ -65,7 +64,7 @@ def assert_answered_by_backup(gateway: Gateway, account: str, primary: FakeOpenA
 
 
 @pytest.mark.parametrize("name", list(FAILURES))
-def test_non_streaming_fails_over(name: str, upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_non_streaming_fails_over(name: str, upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                   make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -81,7 +80,7 @@ def test_non_streaming_fails_over(name: str, upstreams: tuple[FakeOpenAI, FakeOp
     assert_answered_by_backup(gateway, "ann", primary, backup, status, code)
 
 
-def test_refused_connection_fails_over(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_refused_connection_fails_over(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                        make_gateway: Callable[[str], Gateway]) -> None:
     _, backup = upstreams
     gateway = start_gateway(make_gateway, closed_port_url(), backup.base_url)
@@ -96,7 +95,7 @@ def test_refused_connection_fails_over(upstreams: tuple[FakeOpenAI, FakeOpenAI],
 
 
 @pytest.mark.parametrize("name", list(STREAM_FAILURES))
-def test_streaming_fails_over_before_first_byte(name: str, upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_streaming_fails_over_before_first_byte(name: str, upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                                 make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -113,7 +112,7 @@ def test_streaming_fails_over_before_first_byte(name: str, upstreams: tuple[Fake
     assert_answered_by_backup(gateway, "bea", primary, backup, status, code)
 
 
-def test_client_error_passes_through_without_retry(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_client_error_passes_through_without_retry(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                                    make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -132,7 +131,7 @@ def test_client_error_passes_through_without_retry(upstreams: tuple[FakeOpenAI, 
 
 
 def test_every_deployment_failing_is_503_naming_what_was_tried(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
     primary.default = Script(status=503)
@@ -154,7 +153,7 @@ def test_every_deployment_failing_is_503_naming_what_was_tried(
 
 
 def test_short_retry_after_is_honoured_on_the_only_deployment(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
     primary.push(Script(status=429, headers={"Retry-After": "1"}))
@@ -167,7 +166,7 @@ def test_short_retry_after_is_honoured_on_the_only_deployment(
 
 
 def test_long_retry_after_moves_on_and_is_passed_to_the_client(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
     primary.default = Script(status=429, headers={"Retry-After": "30"})
@@ -180,7 +179,7 @@ def test_long_retry_after_moves_on_and_is_passed_to_the_client(
     assert len(primary.requests) == 1
 
 
-def test_deadline_bounds_a_hanging_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_deadline_bounds_a_hanging_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                           make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     text = ("failover: {max_attempts: 5, deadline: 0.8}\n"
@@ -200,7 +199,7 @@ def test_deadline_bounds_a_hanging_stream(upstreams: tuple[FakeOpenAI, FakeOpenA
 
 
 def test_smart_route_falls_over_to_the_next_cheapest_model(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url,
                             extra="tiers:\n  starter: {rank: 1, rpm: 6000, smart_route: [cheap, pricier]}\n")

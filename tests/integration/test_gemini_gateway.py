@@ -12,11 +12,11 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.gemini_upstream import API_KEY, FakeGemini, Reply
+from tests.fakes.native_fakes import threaded_gemini
 from tests.spec import assert_valid
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
-from tests.support.native_fakes import threaded_gemini
 
 CONFIG = """
 providers:

@@ -10,7 +10,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.stopping import StreamClient, charges
 

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from farebox.storage.db import migrate
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 CONFIG = """

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.spec import assert_valid
 from tests.support import http
 from tests.support.catalogue import catalogue_yaml
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 STARTER_MODELS = ["tiny-8b", "vision-lite", "coder-32b", "mid-chat"]

@@ -11,9 +11,9 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 CONFIG = """

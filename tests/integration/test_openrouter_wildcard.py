@@ -8,7 +8,7 @@ from typing import Any
 import openai
 import pytest
 
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 CONFIG = """

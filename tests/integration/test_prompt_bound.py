@@ -16,8 +16,8 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 from tests.support.real_tokenizer import real_count
 

@@ -9,9 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from tests.redis_server import free_port
 from tests.support import http
 from tests.support.processes import cli, env
+from tests.support.redis_server import free_port
 
 
 def serve_builtin(cwd: Path, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:

@@ -19,10 +19,10 @@ from farebox.config import parse_config
 from farebox.services.operator import Operator
 from farebox.storage.db import create_engine, migrate
 from farebox.storage.repository import Repository
-from tests.redis_server import REDIS_SERVER, RedisServer, free_port
 from tests.support import http
 from tests.support.gateway import Gateway
 from tests.support.keepalive import KeepAlive
+from tests.support.redis_server import REDIS_SERVER, RedisServer, free_port
 from tests.support.waiting import wait_for
 
 pytestmark = [

@@ -19,7 +19,7 @@ from farebox.ratelimit import Limit
 from farebox.ratelimit.base import FailurePolicy
 from farebox.ratelimit.redis import RedisConcurrencyLimiter, RedisRateLimiter
 from tests.ratelimit_sim import TIERS, FakeClock, count_before, hammer, max_in_any_window
-from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [
     pytest.mark.redis,

@@ -27,9 +27,9 @@ from farebox.storage.db import create_engine, migrate
 from farebox.storage.redisconn import connect_redis
 from farebox.storage.redispipe import script_pipe
 from farebox.storage.repository import Repository
-from tests.redis_server import REDIS_SERVER, RedisServer
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]
 

@@ -21,8 +21,8 @@ from farebox.storage.redisconn import connect_redis
 from farebox.storage.redispipe import script_pipe
 from farebox.storage.repository import Repository
 from tests.integration.test_redispipe import BUSY
-from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.support.databases import both_databases
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [pytest.mark.redis, both_databases,
               pytest.mark.skipif(REDIS_SERVER is None, reason="redis-server is not installed")]

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from farebox.cli.main import app
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.support import http
 from tests.support.catalogue import catalogue_yaml
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.gateway import Gateway
 
 TOOLS_REQUEST = {"model": "smart-route", "messages": [{"role": "user", "content": "Find the bug."}],

@@ -16,7 +16,7 @@ from farebox.config import parse_config
 from farebox.lifecycle import TaskSet
 from farebox.runtime import build_runtime
 from farebox.storage.db import migrate
-from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 CONFIG = """
 database: sqlite:///{db}

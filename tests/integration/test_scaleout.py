@@ -19,11 +19,11 @@ import redis
 
 from farebox.storage.db import create_engine
 from farebox.storage.repository import Repository
-from tests.postgres_server import PG_BIN
-from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.support.postgres_server import PG_BIN
 from tests.support.processes import GatewayProcess, cli
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 
 pytestmark = [
     pytest.mark.slow, pytest.mark.redis, pytest.mark.postgres,

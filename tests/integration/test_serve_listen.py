@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.redis_server import REDIS_SERVER, RedisServer, free_port
 from tests.support.processes import cli, env
+from tests.support.redis_server import REDIS_SERVER, RedisServer, free_port
 
 CONFIG = """
 database: sqlite:///{db}

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.test_crash import seed
-from tests.redis_server import REDIS_SERVER, RedisServer
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.processes import GatewayProcess, cli
+from tests.support.redis_server import REDIS_SERVER, RedisServer
 from tests.support.stopping import StreamClient, charges, serving_process
 from tests.support.waiting import wait_for
 

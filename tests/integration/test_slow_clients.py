@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 CONFIG = """

@@ -11,10 +11,10 @@ from typing import Any
 import openai
 import pytest
 
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
 from tests.support.catalogue import catalogue_yaml
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}

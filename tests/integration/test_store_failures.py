@@ -12,9 +12,9 @@ import openai
 import pytest
 
 from farebox.storage.db import migrate
-from tests.postgres_server import PG_BIN, PostgresServer
-from tests.support.fake_openai import FakeOpenAI, Script
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+from tests.support.postgres_server import PG_BIN, PostgresServer
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow,
               pytest.mark.skipif(PG_BIN is None, reason="PostgreSQL is not installed")]

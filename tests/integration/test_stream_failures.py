@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from farebox.tokens import estimate_text_tokens
+from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.resilience import (
     IN_NANO,
     OUT_NANO,
@@ -16,11 +17,9 @@ from tests.integration.resilience import (
     sse_events,
     sse_text,
     start_gateway,
-    upstreams,  # noqa: F401  (fixture)
 )
 from tests.spec import assert_sse_valid
 from tests.support import http
-from tests.support.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
 
 MESSAGES = [{"role": "user", "content": "Count to eight."}]
@@ -46,7 +45,7 @@ def stream(gateway: Gateway, key: str, model: str = "coder", include_usage: bool
 @pytest.mark.parametrize("name", list(MID_STREAM))
 @pytest.mark.parametrize("include_usage", [True, False])
 def test_failure_after_first_byte_ends_with_error_and_bills_what_was_delivered(
-        name: str, include_usage: bool, upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+        name: str, include_usage: bool, upstreams: tuple[FakeOpenAI, FakeOpenAI],
         make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -76,7 +75,7 @@ def test_failure_after_first_byte_ends_with_error_and_bills_what_was_delivered(
     assert all(r["ok"] for r in gateway.check())
 
 
-def test_malformed_event_mid_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],  # noqa: F811
+def test_malformed_event_mid_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],
                                     make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url)
@@ -89,7 +88,7 @@ def test_malformed_event_mid_stream(upstreams: tuple[FakeOpenAI, FakeOpenAI],  #
 
 
 def test_slow_but_steady_stream_is_not_cut_by_first_byte_or_idle(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url,
                             timeouts="{connect: 1, first_byte: 0.4, idle: 0.4, total: 10}")
@@ -104,7 +103,7 @@ def test_slow_but_steady_stream_is_not_cut_by_first_byte_or_idle(
 
 
 def test_slow_non_streaming_reply_is_not_cut_by_first_byte_or_idle(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url,
                             timeouts="{connect: 1, first_byte: 0.3, idle: 0.3, total: 10}")
@@ -115,7 +114,7 @@ def test_slow_non_streaming_reply_is_not_cut_by_first_byte_or_idle(
 
 
 def test_total_timeout_ends_a_stream_that_never_stalls(
-        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:  # noqa: F811
+        upstreams: tuple[FakeOpenAI, FakeOpenAI], make_gateway: Callable[[str], Gateway]) -> None:
     primary, backup = upstreams
     gateway = start_gateway(make_gateway, primary.base_url, backup.base_url,
                             timeouts="{connect: 1, first_byte: 0.5, idle: 0.5, total: 1}")

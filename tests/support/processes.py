@@ -11,7 +11,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.anthropic_support import fixture, make_provider
+from tests.support.anthropic_adapter import fixture, make_provider
 
 
 @pytest.mark.parametrize(

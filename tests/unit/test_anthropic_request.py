@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from farebox.providers.base import UpstreamError
-from tests.unit.anthropic_support import UPSTREAM_MODEL, build, make_provider, make_target
+from tests.support.anthropic_adapter import UPSTREAM_MODEL, build, make_provider, make_target
 
 USER = {"role": "user", "content": "Hi"}
 

@@ -10,7 +10,7 @@ import pytest
 from farebox.providers.base import UpstreamError
 from farebox.tokens import estimate_text_tokens
 from tests.spec import assert_valid
-from tests.unit.anthropic_support import fixture, make_provider, make_target
+from tests.support.anthropic_adapter import fixture, make_provider, make_target
 
 
 def parse(body: bytes) -> dict:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from farebox.providers.base import UpstreamError
-from tests.unit.anthropic_support import content_of, fixture, translate
+from tests.support.anthropic_adapter import content_of, fixture, translate
 
 
 async def test_text_stream() -> None:

@@ -7,7 +7,7 @@ import pytest
 from farebox.providers.anthropic.request import JSON_TOOL, JSON_VALUE_TOOL
 from farebox.providers.anthropic.thinking import uses_adaptive_thinking
 from farebox.providers.base import UpstreamError
-from tests.unit.anthropic_support import build
+from tests.support.anthropic_adapter import build
 
 USER = {"role": "user", "content": "Hi"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit._gemini import fixture_bytes, provider
+from tests.support.gemini_adapter import fixture_bytes, provider
 
 
 @pytest.mark.parametrize(

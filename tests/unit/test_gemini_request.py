@@ -6,7 +6,7 @@ import base64
 import json
 
 from farebox.providers.gemini.request import SKIP_SIGNATURE
-from tests.unit._gemini import KEY, payload, provider, target
+from tests.support.gemini_adapter import KEY, payload, provider, target
 
 USER = {"role": "user", "content": "Hi"}
 

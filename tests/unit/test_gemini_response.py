@@ -9,7 +9,7 @@ import pytest
 
 from farebox.providers.base import UpstreamError
 from tests.spec import validate
-from tests.unit._gemini import fixture_bytes, provider, target
+from tests.support.gemini_adapter import fixture_bytes, provider, target
 
 
 def parse(name_or_doc: str | dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import pytest
 
 from farebox.providers.base import UpstreamError
 from tests.spec import validate
-from tests.unit._gemini import collect, encode_events, fixture_bytes, provider, sse_events, target
+from tests.support.gemini_adapter import collect, encode_events, fixture_bytes, provider, sse_events, target
 
 
 async def chunks_of(raw: bytes) -> list[dict[str, Any]]:

@@ -15,7 +15,7 @@ from farebox.providers.anthropic import AnthropicProvider
 from farebox.providers.base import UpstreamError
 from tests.fakes.anthropic_upstream import FakeAnthropic, Reply, start_fake_anthropic
 from tests.spec import assert_valid
-from tests.unit.anthropic_support import content_of, make_provider, make_target
+from tests.support.anthropic_adapter import content_of, make_provider, make_target
 
 USER = {"role": "user", "content": "Hi"}
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.redis_server import free_port
+from tests.support.redis_server import free_port
 
 
 def _bindir() -> Path | None:

@@ -15,7 +15,7 @@ from farebox.providers.base import UpstreamError
 from farebox.providers.gemini import GeminiProvider
 from tests.fakes.gemini_upstream import FakeGemini, Reply, start_fake_gemini
 from tests.spec import validate
-from tests.unit._gemini import provider, target
+from tests.support.gemini_adapter import provider, target
 
 WEATHER = {
     "type": "function",
