@@ -1,6 +1,7 @@
 """The in-memory directory of keys, accounts and tiers that the hot path reads instead of the
-database. A poller refreshes it within a second of any operator change (keys revoked, tiers
-changed, credits added), by watching `state.version`: one tiny read a second per process."""
+database. A poller refreshes it within a second of any operator change (keys created or revoked,
+tiers changed, credits added), by watching `state.version`: one tiny read every 0.25 s per
+process."""
 
 from __future__ import annotations
 

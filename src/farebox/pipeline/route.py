@@ -1,5 +1,5 @@
-"""Ordering a model's deployments: the best available priority first, spread by weight, open
-circuits skipped (without a network call)."""
+"""Ordering a model's deployments: the best priority first, spread by weight within a priority.
+Open circuits are skipped by the caller (pipeline/failover.py), without a network call."""
 
 from __future__ import annotations
 
