@@ -82,7 +82,7 @@ def _allowed(adapter: Any, body: dict[str, Any], target: Target) -> int | None:
         assert exc.param == "n" and body.get("n", 1) > 1
         return None
     sent = json.loads(request.body)
-    max_output = target.model.max_output
+    max_output = target.model_config.max_output
     if isinstance(adapter, OpenAICompatProvider):
         fields = [f for f in LIMIT_FIELDS if f in sent]
         assert len(fields) == 1, fields  # exactly one limit goes upstream

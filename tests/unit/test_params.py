@@ -117,7 +117,7 @@ def test_price_changing_and_unknown_fields_are_dropped_and_named(kind: str, pres
     upstream = json.dumps(sent(adapter, tgt, body))
     assert all(f'"{field}"' not in upstream for field in extras if field != "metadata")
     if kind == "openai":
-        out, dropped = filter_params(body, PRESETS[preset or "vllm"], tgt.provider, tgt.model)
+        out, dropped = filter_params(body, PRESETS[preset or "vllm"], tgt.provider, tgt.model_config)
         assert set(out) == {"model", "messages", "temperature"} and dropped == sorted(extras)
 
 

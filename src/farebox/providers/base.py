@@ -52,7 +52,7 @@ class Target(NamedTuple):
     provider_name: str  # the key under `providers:`
     provider: ProviderConfig
     upstream_model: str  # the model name the upstream expects
-    model: ModelConfig
+    model_config: ModelConfig  # the catalogue model's config (its limits, prices, allow_params)
 
     @property
     def deployment(self) -> str:

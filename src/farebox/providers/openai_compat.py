@@ -61,7 +61,7 @@ def shape_of(config: ProviderConfig) -> Shape:
 
 def _limits(body: JSON, target: Target, multi_choice: bool) -> tuple[int, int]:
     """(the limit sent, the choices the upstream generates)."""
-    return output_limit(body, target.model.max_output), choices(body) if multi_choice else 1
+    return output_limit(body, target.model_config.max_output), choices(body) if multi_choice else 1
 
 
 def output_allowance(body: JSON, target: Target) -> int:
@@ -102,7 +102,7 @@ class OpenAICompatProvider:
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         preset = self.preset
         limit, n = _limits(body, target, self.multi_choice)
-        out, _ = filter_params(body, preset, self.config, target.model)  # the allow-list (params.py)
+        out, _ = filter_params(body, preset, self.config, target.model_config)  # the allow-list (params.py)
         for field in LIMIT_FIELDS:  # the limit is set last, below
             out.pop(field, None)
         out["model"] = target.upstream_model

@@ -100,7 +100,7 @@ def accepted_fields(target: Target) -> frozenset[str]:
     provider = target.provider
     if provider.kind in ("openai", "noop"):  # noop: the OpenAI-compatible adapter, in process
         preset = preset_of(provider)
-        return openai_fields(preset, tuple(provider.drop_params), tuple(target.model.allow_params))
+        return openai_fields(preset, tuple(provider.drop_params), tuple(target.model_config.allow_params))
     return NATIVE_FIELDS.get(provider.kind, CHAT_FIELDS) - frozenset(provider.drop_params)
 
 

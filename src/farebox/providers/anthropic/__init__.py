@@ -51,7 +51,7 @@ class AnthropicProvider(NativeAdapter):
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         out = build_body(without_fields(body, self.drop_params), upstream_model=target.upstream_model,
-                         max_output=target.model.max_output, stream=stream)
+                         max_output=target.model_config.max_output, stream=stream)
         out = without_fields(out, self.drop_sent)
         return UpstreamRequest(self.url, dict(self.headers), _encode(out), out["max_tokens"])
 
@@ -68,4 +68,4 @@ class AnthropicProvider(NativeAdapter):
 def output_allowance(body: JSON, target: Target) -> int:
     """The most max_tokens build_request sends, from the config alone (pipeline/reserve.py)."""
     return body_allowance(without_fields(body, target.provider.drop_params), upstream_model=target.upstream_model,
-                          max_output=target.model.max_output)
+                          max_output=target.model_config.max_output)

@@ -49,7 +49,7 @@ class GeminiProvider(NativeAdapter):
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
         body = without_fields(body, self._drop)
-        payload = build_payload(body, target.model.max_output)
+        payload = build_payload(body, target.model_config.max_output)
         method = ":streamGenerateContent?alt=sse" if stream else ":generateContent"
         url = f"{self.root}/{model_resource(target.upstream_model)}{method}"
         config = payload["generationConfig"]
@@ -74,7 +74,7 @@ class GeminiProvider(NativeAdapter):
 
 def output_allowance(body: JSON, target: Target) -> int:
     """What build_request lets Gemini bill, from the config alone (pipeline/reserve.py)."""
-    return payload_allowance(without_fields(body, target.provider.drop_params), target.model.max_output)
+    return payload_allowance(without_fields(body, target.provider.drop_params), target.model_config.max_output)
 
 
 def model_resource(upstream_model: str) -> str:
