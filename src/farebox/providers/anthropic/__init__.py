@@ -14,9 +14,9 @@ import msgspec
 from farebox.config import ProviderConfig
 from farebox.protocol.sse import SSEEvent
 from farebox.providers.anthropic.errors import map_error
-from farebox.providers.anthropic.request import build_body
+from farebox.providers.anthropic.request import build_payload
 from farebox.providers.anthropic.request import output_allowance as body_allowance
-from farebox.providers.anthropic.response import parse_message
+from farebox.providers.anthropic.response import to_completion
 from farebox.providers.anthropic.stream import translate_stream
 from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest, without_fields
 from farebox.providers.params import ALL_FEATURES
@@ -50,13 +50,13 @@ class AnthropicProvider(NativeAdapter):
         return output_allowance(body, target)
 
     def build_request(self, body: JSON, target: Target, *, stream: bool) -> UpstreamRequest:
-        out = build_body(without_fields(body, self.drop_params), upstream_model=target.upstream_model,
+        out = build_payload(without_fields(body, self.drop_params), upstream_model=target.upstream_model,
                          max_output=target.model_config.max_output, stream=stream)
         out = without_fields(out, self.drop_sent)
         return UpstreamRequest(self.url, dict(self.headers), _encode(out), out["max_tokens"])
 
     def parse_response(self, body: bytes, target: Target) -> JSON:
-        return parse_message(body, target.upstream_model)
+        return to_completion(body, target.upstream_model)
 
     def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
         return translate_stream(events, target.upstream_model)

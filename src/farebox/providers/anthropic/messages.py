@@ -20,7 +20,7 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_req
     return UpstreamError(400, message, code=code, type="invalid_request_error", param=param)
 
 
-def convert_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
+def translate_messages(messages: list[Any]) -> tuple[list[JSON], list[JSON]]:
     """(system blocks, messages). Messages come out merged by role, content always as blocks."""
     system: list[JSON] = []
     turns: list[JSON] = []

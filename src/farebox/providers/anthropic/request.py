@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from farebox.providers.anthropic.messages import bad_request, convert_messages
+from farebox.providers.anthropic.messages import bad_request, translate_messages
 from farebox.providers.anthropic.thinking import add_thinking, thinking_max_tokens
 from farebox.providers.base import JSON, output_limit
 
@@ -24,18 +24,18 @@ MIN_TOP_P_WITH_THINKING = 0.95
 
 
 def output_allowance(body: JSON, *, upstream_model: str, max_output: int) -> int:
-    """The most max_tokens build_body sends for this body (one choice: Anthropic has no n)."""
+    """The most max_tokens build_payload sends for this body (one choice: Anthropic has no n)."""
     return thinking_max_tokens(body, upstream_model, output_limit(body, max_output), max_output)
 
 
-def build_body(body: JSON, *, upstream_model: str, max_output: int, stream: bool) -> JSON:
+def build_payload(body: JSON, *, upstream_model: str, max_output: int, stream: bool) -> JSON:
     n = body.get("n")
     if isinstance(n, int) and n > 1:
         raise bad_request("n > 1 is not supported by this model", "n", code="unsupported_feature")
     messages = body.get("messages")
     if not isinstance(messages, list):
         raise bad_request("messages must be a list", "messages")
-    system, turns = convert_messages(messages)
+    system, turns = translate_messages(messages)
     out: JSON = {"model": upstream_model, "messages": turns}
     if system:
         # A plain string unless the client marked cache breakpoints, which need blocks.

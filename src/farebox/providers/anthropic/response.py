@@ -63,7 +63,7 @@ def json_tool_text(name: str, tool_input: Any) -> str:
     return _encode(tool_input).decode()
 
 
-def parse_message(body: bytes, fallback_model: str) -> JSON:
+def to_completion(body: bytes, fallback_model: str) -> JSON:
     try:
         message = msgspec.json.decode(body)
     except msgspec.DecodeError:

@@ -19,7 +19,7 @@ from farebox.providers.base import JSON, Target, UpstreamError, UpstreamRequest,
 from farebox.providers.gemini.errors import classify, map_error
 from farebox.providers.gemini.request import build_payload
 from farebox.providers.gemini.request import output_allowance as payload_allowance
-from farebox.providers.gemini.response import completion
+from farebox.providers.gemini.response import to_completion
 from farebox.providers.gemini.stream import translate_stream
 from farebox.providers.params import ALL_FEATURES
 from farebox.providers.translate import NativeAdapter
@@ -63,7 +63,7 @@ class GeminiProvider(NativeAdapter):
             raise UpstreamError(502, "the upstream sent a malformed response", retryable=True) from None
         if resp.error is not None:
             raise classify(resp.error.code or 500, resp.error)
-        return completion(resp, target.upstream_model, int(time.time()))
+        return to_completion(resp, target.upstream_model, int(time.time()))
 
     def parse_stream(self, events: AsyncIterator[SSEEvent], target: Target) -> AsyncIterator[JSON]:
         return translate_stream(events, target.upstream_model)

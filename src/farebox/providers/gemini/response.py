@@ -62,7 +62,7 @@ def split_parts(parts: list[Part]) -> tuple[str, str, list[JSON]]:
     return "".join(text), "".join(thoughts), calls
 
 
-def usage(meta: UsageMetadata | None) -> JSON:
+def openai_usage(meta: UsageMetadata | None) -> JSON:
     """OpenAI usage. promptTokenCount already includes cached tokens; tool-use prompt tokens and
     thoughts are counted beside the prompt and the candidates, so they are added here."""
     meta = meta or UsageMetadata()
@@ -119,7 +119,7 @@ def blocked_choice(block_reason: str | None) -> JSON:
     }
 
 
-def completion(resp: GenerateContentResponse, model: str, created: int) -> JSON:
+def to_completion(resp: GenerateContentResponse, model: str, created: int) -> JSON:
     choices = [_choice(c) for c in resp.candidates]
     if not choices:
         choices = [blocked_choice(resp.prompt_feedback.block_reason if resp.prompt_feedback else None)]
@@ -129,5 +129,5 @@ def completion(resp: GenerateContentResponse, model: str, created: int) -> JSON:
         "created": created,
         "model": resp.model_version or model,
         "choices": choices,
-        "usage": usage(resp.usage_metadata),
+        "usage": openai_usage(resp.usage_metadata),
     }

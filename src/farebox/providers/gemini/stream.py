@@ -17,7 +17,7 @@ from farebox.protocol.gemini import GenerateContentResponse, UsageMetadata, resp
 from farebox.protocol.sse import DONE, SSEEvent
 from farebox.providers.base import UpstreamError
 from farebox.providers.gemini.errors import classify
-from farebox.providers.gemini.response import finish_reason, logprobs, new_id, split_parts, usage
+from farebox.providers.gemini.response import finish_reason, logprobs, new_id, openai_usage, split_parts
 
 JSON = dict[str, Any]
 
@@ -87,7 +87,7 @@ class StreamTranslator:
                                 code="upstream_error", retryable=True)
         if self.usage is not None:
             yield {"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                   "model": self.model, "choices": [], "usage": usage(self.usage)}
+                   "model": self.model, "choices": [], "usage": openai_usage(self.usage)}
 
     def _chunk(self, index: int, delta: JSON, reason: str | None) -> JSON:
         return {
