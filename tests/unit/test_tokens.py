@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from farebox.routing.needs import request_needs
 from farebox.tokens import CL100K, O200K, estimate_prompt_tokens, estimate_text_tokens, profile_for_model, text_tokens
 from farebox.tokens import prompt as tokens
 from farebox.tokens.estimate import SAMPLE_ABOVE, features
@@ -71,6 +72,17 @@ def test_profile_for_model() -> None:
     assert profile_for_model("Qwen2.5-72B-Instruct") is O200K
     assert profile_for_model("gpt-4-0613") is CL100K
     assert profile_for_model("claude-sonnet-4") is CL100K
+    assert profile_for_model("claude-sonnet-4", default=O200K) is O200K
+    assert profile_for_model("meta-llama/Llama-3.3-70B-Instruct", default=O200K) is CL100K
+
+
+def test_the_requested_model_picks_the_profile() -> None:
+    """Wired into routing: the same CJK prompt costs more on a cl100k-family model (its profile
+    counts CJK higher), the same on a name of no known family as on an o200k one."""
+    cjk = {"messages": [{"role": "user", "content": "東京の天気は晴れです。" * 200}]}
+    on = {name: request_needs({**cjk, "model": name}).prompt_tokens
+          for name in ("gpt-4o", "gpt-4-0613", "llama-3.3-70b", "coder", "smart-route")}
+    assert on["gpt-4-0613"] == on["llama-3.3-70b"] > on["gpt-4o"] == on["coder"] == on["smart-route"]
 
 
 def test_message_overhead_and_priming() -> None:

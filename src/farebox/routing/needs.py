@@ -14,7 +14,7 @@ from typing import Any
 
 from farebox.providers.base import choices, clamp_output, requested_output
 from farebox.providers.params import FEATURE_PARAM
-from farebox.tokens import estimate_prompt
+from farebox.tokens import O200K, estimate_prompt, profile_for_model
 
 IMAGE_PARTS = ("image_url", "input_image", "image")
 NO_REASONING = (None, "none", "minimal")  # effort values that ask for no thinking budget
@@ -53,7 +53,9 @@ def request_needs(body: dict[str, Any]) -> Needs:
     n = choices(body)
     if n > 1:
         features.add("n")
-    size = estimate_prompt(body)
+    # The model asked for picks the tokenizer profile when its name tells (a `llama-3...` or
+    # `gpt-4-...` model counts like cl100k_base); other names, routers and wildcards keep o200k.
+    size = estimate_prompt(body, profile_for_model(str(body.get("model") or ""), default=O200K))
     return Needs(frozenset(features), size.estimate, requested_output(body), prompt_upper=size.upper, choices=n)
 
 

@@ -166,7 +166,14 @@ _O200K_FAMILIES = (
 )
 
 
-def profile_for_model(model: str) -> Profile:
-    """The profile for an upstream model name (any "vendor/" prefix is ignored)."""
+# Families known to count like cl100k_base (older OpenAI models, Llama 3's superset of it).
+_CL100K_FAMILIES = ("gpt-4", "gpt-3.5", "llama-3", "llama3", "meta-llama-3", "text-embedding-3")
+
+
+def profile_for_model(model: str, default: Profile = CL100K) -> Profile:
+    """The profile for a model name (any "vendor/" prefix is ignored); `default` for a name of no
+    known family (CL100K, the higher estimate for CJK text, unless the caller knows better)."""
     name = model.rsplit("/", 1)[-1].lower()
-    return O200K if name.startswith(_O200K_FAMILIES) else CL100K
+    if name.startswith(_O200K_FAMILIES):
+        return O200K
+    return CL100K if name.startswith(_CL100K_FAMILIES) else default
