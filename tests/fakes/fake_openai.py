@@ -8,7 +8,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from aiohttp import web
 
@@ -67,7 +67,7 @@ class FakeOpenAI:
     def base_url(self) -> str:
         return f"{self.server.url}/v1"
 
-    def start(self) -> FakeOpenAI:
+    def start(self) -> Self:
         self.server.start()
         return self
 

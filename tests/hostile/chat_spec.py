@@ -9,8 +9,8 @@ import sys
 from typing import Any
 
 import schemathesis
-from schemathesis.schemas import APIOperation
 
+from tests.hostile.driver import Operation
 from tests.spec import validate
 
 load_spec = sys.modules[validate.__module__].load_spec  # the vendored loader, with its cache
@@ -53,5 +53,5 @@ def chat_spec() -> dict[str, Any]:
 
 
 @functools.cache
-def chat_operation() -> APIOperation:
+def chat_operation() -> Operation:
     return schemathesis.openapi.from_dict(chat_spec())[PATH]["POST"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any, TypeAlias
 
 import requests
 from schemathesis import Case, GenerationMode
@@ -13,6 +14,9 @@ from schemathesis.schemas import APIOperation
 
 from tests.hostile.verdict import fault
 
+# schemathesis's own parameters for an operation loaded from a dict, and its cases
+Operation: TypeAlias = APIOperation[Any, Any, Any, Any]
+AnyCase: TypeAlias = Case[Operation]
 TIMEOUT = 15  # seconds: far above any honest answer on loopback, so only a hang reaches it
 
 
@@ -32,13 +36,13 @@ class Driver:
         self.statuses: dict[int, int] = {}
         self.faults: list[str] = []
 
-    def send(self, case: Case) -> None:
+    def send(self, case: AnyCase) -> None:
         phase = case.meta.phase.data if case.meta else None
         if not self.auth_cases and getattr(phase, "parameter", None) == "Authorization":
             return
         self.sent += 1
-        if self.rename and isinstance(case.body, dict) and isinstance(case.body.get("model"), str):
-            case.body["model"] = self.rename(self.sent, case.body["model"])
+        if self.rename and isinstance(case.body, dict) and isinstance(model := case.body.get("model"), str):
+            case.body["model"] = self.rename(self.sent, model)
         try:
             # A fresh connection each time: drawing a case can outlast the keep-alive timeout, and
             # a request racing the server's close of an idle connection would look like a fault.
@@ -55,7 +59,7 @@ class Driver:
         return f"{len(self.faults)} of {self.sent} ({self.statuses}):\n" + "\n".join(self.faults[:10])
 
 
-def coverage_cases(operation: APIOperation) -> Iterable[Case]:
+def coverage_cases(operation: Operation) -> Iterable[AnyCase]:
     """Schemathesis's coverage phase for one operation: deterministic, valid and invalid."""
     generation = operation.schema.config.generation_for(operation=operation, phase="coverage")
     return CoverageGenerator(operation=operation, generation_modes=list(GenerationMode),

@@ -11,10 +11,10 @@ from itertools import islice
 
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
-from schemathesis import Case, GenerationMode
+from schemathesis import GenerationMode
 
 from tests.hostile.chat_spec import chat_operation
-from tests.hostile.driver import Driver, coverage_cases
+from tests.hostile.driver import AnyCase, Driver, coverage_cases
 from tests.support import http
 from tests.support.gateway import Gateway
 
@@ -24,7 +24,7 @@ FUZZ_EXAMPLES = 75  # a fixed seed (derandomize): the same bodies on every run
 COVERAGE_STRIDE = 3  # every third of the ~1,150 coverage cases: each field still gets several
 
 
-def fuzz(send: Callable[[Case], None]) -> None:
+def fuzz(send: Callable[[AnyCase], None]) -> None:
     """Hypothesis draws FUZZ_EXAMPLES cases, valid and invalid; faults are collected, never
     raised, so no time goes to shrinking."""
     operation = chat_operation()
@@ -34,7 +34,7 @@ def fuzz(send: Callable[[Case], None]) -> None:
     @settings(max_examples=FUZZ_EXAMPLES, derandomize=True, database=None, deadline=None,
               phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(strategy)
-    def run(case: Case) -> None:
+    def run(case: AnyCase) -> None:
         send(case)
 
     run()

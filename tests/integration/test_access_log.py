@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.support.processes import GatewayProcess, cli
+from tests.support.sdk import extras
 
 CONFIG = """
 database: sqlite:///{db}
@@ -67,7 +68,7 @@ def test_one_line_per_request(tmp_path: Path) -> None:
     assert ok["model"] == ok["model_used"] == "echo" and ok["deployment"] == "noop/noop-test"
     assert reply.usage is not None and ok["prompt_tokens"] == reply.usage.prompt_tokens
     assert ok["completion_tokens"] == reply.usage.completion_tokens and ok["outcome"] == "ok"
-    assert ok["cost_usd"] == pytest.approx(reply.usage.model_extra["credits_used_usd"])  # type: ignore[index]
+    assert ok["cost_usd"] == pytest.approx(extras(reply.usage)["credits_used_usd"])
     assert ok["latency_ms"] >= 0 and abs(ok["ts"] - time.time()) < 120 and ok["level"] == "info"
     assert streamed["request_id"] == chunks[0].id.removeprefix("chatcmpl-") and streamed["stream"] is True
     assert streamed["status"] == 200 and streamed["cost_usd"] > 0

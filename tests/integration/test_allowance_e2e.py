@@ -12,16 +12,18 @@ from typing import Any
 import openai
 import pytest
 from aiohttp import web
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.anthropic_upstream import FakeAnthropic, Reply
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.gemini_upstream import FakeGemini
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 from tests.support.threaded import ThreadedServer
 
 INPUT_USD, OUTPUT_USD = Decimal(1), Decimal(10)  # per 1M tokens, every model below
 PROMPT_TOKENS = 11
-USER = [{"role": "user", "content": "Write as much as you may."}]
+USER: list[ChatCompletionMessageParam] = [user("Write as much as you may.")]
 PRESETS = ["deepseek", "mistral", "ollama", "llamacpp", "openai", "vllm", "openrouter", "groq", "cerebras"]
 
 
@@ -109,7 +111,7 @@ def gateway(upstreams: tuple[Any, Any, Any, list[str]], make_gateway: Callable[[
 
 def _ask(client: openai.OpenAI, **kwargs: Any) -> tuple[int, Any]:
     try:
-        return 200, client.chat.completions.create(messages=USER, **kwargs)  # type: ignore[arg-type]
+        return 200, client.chat.completions.create(messages=USER, **kwargs)
     except openai.APIStatusError as exc:
         return exc.status_code, exc.body
 

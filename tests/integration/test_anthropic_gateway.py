@@ -11,12 +11,14 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.native_fakes import threaded_anthropic
 from tests.spec import assert_valid
 from tests.support.gateway import Gateway
+from tests.support.sdk import echo, extras, function_calls, user
 
 CONFIG = """
 providers:
@@ -38,7 +40,7 @@ models:
       - {provider: claude, model: claude-sonnet-4-5, priority: 1}
       - {provider: backup, model: backup-model, priority: 2}
 """
-USER = {"role": "user", "content": "Hi"}
+USER = user("Hi")
 
 
 @pytest.fixture
@@ -73,10 +75,11 @@ def test_plain_chat_with_cached_usage_is_billed_at_cache_prices(gateway: Gateway
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     assert resp.model == "sonnet" and resp.choices[0].message.content == "Bonjour !"
     assert resp.choices[0].finish_reason == "stop"
+    assert resp.usage is not None and resp.usage.prompt_tokens_details is not None
     assert resp.usage.prompt_tokens == 1240 and resp.usage.completion_tokens == 9
     assert resp.usage.prompt_tokens_details.cached_tokens == 1000
     expected = cost(40, 1000, 200, 9)
-    assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
+    assert round(extras(resp.usage)["credits_used_usd"] * 1e9) == expected
     rows = gateway.charges("ann")
     assert [r["amount_nano"] for r in rows] == [-expected]
     assert rows[0]["cached_tokens"] == 1000 and rows[0]["cache_write_tokens"] == 200
@@ -109,18 +112,20 @@ def test_streaming_text_and_usage(gateway: Gateway, upstream: FakeAnthropic) -> 
     assert all(c.model == "sonnet" for c in chunks)
     final = chunks[-1]
     assert final.choices == [] and final.usage is not None
+    assert final.usage.prompt_tokens_details is not None
     assert final.usage.prompt_tokens == 120 and final.usage.prompt_tokens_details.cached_tokens == 100
-    assert round(final.usage.model_extra["credits_used_usd"] * 1e9) == cost(20, 100, 0, 5)
+    assert round(extras(final.usage)["credits_used_usd"] * 1e9) == cost(20, 100, 0, 5)
     assert sent(upstream)["stream"] is True
     body = gateway.raw_stream(key, {"model": "sonnet", "messages": [USER]})
     assert '"finish_reason":"stop"' in body.replace(" ", "")
     assert [r["amount_nano"] for r in gateway.charges("streamer")] == [-cost(20, 100, 0, 5)] * 2
 
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "description": "Weather now",
-                                            "parameters": {"type": "object",
-                                                           "properties": {"city": {"type": "string"}}}}}
-TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+WEATHER: ChatCompletionFunctionToolParam = {
+    "type": "function", "function": {"name": "get_weather", "description": "Weather now",
+                                     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+TIME: ChatCompletionFunctionToolParam = {
+    "type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
 
 
 def test_parallel_tool_calls_and_tool_results(gateway: Gateway, upstream: FakeAnthropic) -> None:
@@ -131,8 +136,9 @@ def test_parallel_tool_calls_and_tool_results(gateway: Gateway, upstream: FakeAn
         model="sonnet", messages=[USER], tools=[WEATHER, TIME], tool_choice="required")
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     message = raw.parse().choices[0].message
+    calls = function_calls(message)
     assert raw.parse().choices[0].finish_reason == "tool_calls"
-    assert [(c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls] == \
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == \
         [("get_weather", {"city": "Oslo"}), ("get_time", {})]
     body = sent(upstream)
     assert body["tool_choice"] == {"type": "any"}
@@ -140,14 +146,14 @@ def test_parallel_tool_calls_and_tool_results(gateway: Gateway, upstream: FakeAn
     # The second turn carries the calls and their results back.
     upstream.script = [Reply.text("Sunny, 14:00.")]
     follow = client.chat.completions.create(model="sonnet", tools=[WEATHER, TIME], messages=[
-        USER, message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": message.tool_calls[0].id, "content": "sunny"},
-        {"role": "tool", "tool_call_id": message.tool_calls[1].id, "content": "14:00"}])
+        USER, echo(message),
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny"},
+        {"role": "tool", "tool_call_id": calls[1].id, "content": "14:00"}])
     assert follow.choices[0].message.content == "Sunny, 14:00."
     turns = sent(upstream)["messages"]
     uses = [b for b in turns[1]["content"] if b["type"] == "tool_use"]
     results = [b for b in turns[2]["content"] if b["type"] == "tool_result"]
-    assert [u["id"] for u in uses] == [r["tool_use_id"] for r in results] == [c.id for c in message.tool_calls]
+    assert [u["id"] for u in uses] == [r["tool_use_id"] for r in results] == [c.id for c in calls]
 
 
 def test_streamed_tool_calls(gateway: Gateway, upstream: FakeAnthropic) -> None:
@@ -161,6 +167,7 @@ def test_streamed_tool_calls(gateway: Gateway, upstream: FakeAnthropic) -> None:
         for choice in chunk.choices:
             finish = choice.finish_reason or finish
             for call in choice.delta.tool_calls or []:
+                assert call.function is not None
                 names[call.index] = names.get(call.index, "") + (call.function.name or "")
                 args[call.index] = args.get(call.index, "") + (call.function.arguments or "")
     assert names == {0: "get_weather", 1: "get_time"} and finish == "tool_calls"
@@ -170,7 +177,7 @@ def test_streamed_tool_calls(gateway: Gateway, upstream: FakeAnthropic) -> None:
 
 def test_json_schema_output(gateway: Gateway, upstream: FakeAnthropic) -> None:
     key = gateway.account("json")
-    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    schema: dict[str, object] = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
     upstream.script = [Reply.tool_calls(("farebox_json_output", {"city": "Oslo"}))]
     resp = gateway.client(key).chat.completions.create(model="sonnet", messages=[USER], response_format={
         "type": "json_schema", "json_schema": {"name": "place", "schema": schema, "strict": True}})
@@ -202,8 +209,10 @@ def test_reasoning_streamed_and_not(gateway: Gateway, upstream: FakeAnthropic) -
     upstream.script = [Reply.thinking("Six times seven is forty-two.", "42", output_tokens=30)]
     resp = client.chat.completions.create(model="sonnet", messages=[USER], reasoning_effort="low")
     assert resp.choices[0].message.content == "42"
-    assert resp.choices[0].message.model_extra["reasoning_content"] == "Six times seven is forty-two."
-    assert 0 < resp.usage.completion_tokens_details.reasoning_tokens <= 30
+    assert extras(resp.choices[0].message)["reasoning_content"] == "Six times seven is forty-two."
+    assert resp.usage is not None and resp.usage.completion_tokens_details is not None
+    reasoning_tokens = resp.usage.completion_tokens_details.reasoning_tokens
+    assert reasoning_tokens is not None and 0 < reasoning_tokens <= 30
     assert sent(upstream)["thinking"] == {"type": "enabled", "budget_tokens": 1024}
     reasoning = content = ""
     for chunk in client.chat.completions.create(model="sonnet", messages=[USER], reasoning_effort="low",

@@ -10,9 +10,11 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 from tests.support.waiting import wait_for
 
 # Input is free, so the worst-case hold is max_tokens x output price, whatever the prompt:
@@ -51,12 +53,12 @@ async def fire(gateway: Gateway, key: str, n: int, stream: bool) -> list[Any]:
     client = openai.AsyncOpenAI(base_url=gateway.base_url, api_key=key, max_retries=0, timeout=30)
 
     async def one() -> Any:
-        messages = [{"role": "user", "content": "count to a hundred"}]
+        messages: list[ChatCompletionMessageParam] = [user("count to a hundred")]
         try:
             if not stream:
-                return await client.chat.completions.create(model="meter", messages=messages,  # type: ignore
+                return await client.chat.completions.create(model="meter", messages=messages,
                                                             max_tokens=MAX_TOKENS)
-            chunks = await client.chat.completions.create(model="meter", messages=messages,  # type: ignore
+            chunks = await client.chat.completions.create(model="meter", messages=messages,
                                                           max_tokens=MAX_TOKENS, stream=True,
                                                           stream_options={"include_usage": True})
             return [chunk async for chunk in chunks]

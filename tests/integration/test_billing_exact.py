@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Callable
 from decimal import ROUND_CEILING, Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +18,7 @@ from farebox.cli.main import app as cli
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
 from tests.support.gateway import TIERS, Gateway
+from tests.support.sdk import extras
 
 # Odd prices so that rounding matters; USD per 1M tokens.
 PRICES = {"input": "2.37", "output": "11.13", "cached_input": "0.237", "cache_write": "2.9625"}
@@ -54,8 +55,16 @@ def expected_usd(prompt: int, cached: int, written: int, completion: int) -> Dec
     return exact.quantize(Decimal("0.000000001"), rounding=ROUND_CEILING)
 
 
-USAGE = {"prompt_tokens": 12_345, "cached_tokens": 7_001, "cache_write_tokens": 3_003,
-         "completion_tokens": 1_777, "reasoning_tokens": 999}
+class Usage(TypedDict):
+    prompt_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    completion_tokens: int
+    reasoning_tokens: int
+
+
+USAGE: Usage = {"prompt_tokens": 12_345, "cached_tokens": 7_001, "cache_write_tokens": 3_003,
+                "completion_tokens": 1_777, "reasoning_tokens": 999}
 
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
@@ -77,7 +86,7 @@ def test_exact_cost_with_cache_reads_writes_and_reasoning(gateway: Gateway, fake
     assert usage is not None
     want = expected_usd(12_345, 7_001, 3_003, 1_777)
     assert want != expected_usd(12_345, 0, 0, 1_777)  # the split matters
-    assert Decimal(str(usage.model_extra["credits_used_usd"])) == want
+    assert Decimal(str(extras(usage)["credits_used_usd"])) == want
     assert usage.prompt_tokens == 12_345 and usage.completion_tokens == 1_777
     assert usage.prompt_tokens_details is not None and usage.prompt_tokens_details.cached_tokens == 7_001
     assert usage.completion_tokens_details is not None

@@ -8,12 +8,14 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionUserMessageParam
 
 from tests.fakes.anthropic_upstream import API_KEY as ANTHROPIC_KEY
 from tests.fakes.fake_openai import FakeOpenAI
 from tests.fakes.gemini_upstream import API_KEY as GEMINI_KEY
 from tests.fakes.native_fakes import threaded_anthropic, threaded_gemini
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 
 ALL = "[tools, tool_choice, json_object, json_schema, vision, logprobs, reasoning, prompt_cache]"
 CONFIG = """
@@ -30,10 +32,11 @@ models:
   groq-all:    {tier: starter, price: {input: 1, output: 1}, features: %(all)s, provider: groq}
   noop-all:    {tier: starter, price: {input: 1, output: 1}, features: %(all)s, provider: noop}
 """
-IMAGE = {"role": "user", "content": [{"type": "text", "text": "what?"},
-                                     {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}
-TOOLS = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
-USER = {"role": "user", "content": "Hi"}
+IMAGE: ChatCompletionUserMessageParam = {"role": "user", "content": [
+    {"type": "text", "text": "what?"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]}
+TOOLS: list[ChatCompletionFunctionToolParam] = [
+    {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+USER = user("Hi")
 
 
 class Upstreams:
@@ -82,6 +85,6 @@ def test_missing_feature_is_400_before_any_upstream_call(gateway: Gateway, upstr
 
 def test_features_a_model_has_go_through(gateway: Gateway, upstreams: Upstreams) -> None:
     client = gateway.client(gateway.account("ok"))
-    client.chat.completions.create(model="claude-all", messages=[IMAGE], tools=TOOLS)  # type: ignore[list-item]
+    client.chat.completions.create(model="claude-all", messages=[IMAGE], tools=TOOLS)
     client.chat.completions.create(model="gemini-text", messages=[USER], response_format={"type": "json_object"})
     assert len(upstreams.anthropic.requests) == 1 and len(upstreams.gemini.requests) == 1

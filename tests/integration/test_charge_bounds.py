@@ -18,6 +18,7 @@ from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.test_billing_concurrency import wallet
 from tests.support.gateway import TIERS, Gateway
 from tests.support.processes import cli
+from tests.support.sdk import extras
 from tests.support.waiting import wait_for
 
 # The hold is the prompt bound x $1/1M + 100 tokens x $1/1M; the upstream may report more.
@@ -67,7 +68,7 @@ def test_cost_above_the_hold_is_charged_in_full_and_refuses_the_next_request(
     reply = client.chat.completions.create(model="meter", messages=[{"role": "user", "content": PROMPT}],
                                            max_tokens=MAX_TOKENS)
     cost = hold + 50_000
-    assert reply.usage is not None and round(reply.usage.model_extra["credits_used_usd"] * 1e9) == cost
+    assert round(extras(reply.usage)["credits_used_usd"] * 1e9) == cost
     charge = gateway.charges("tight")[0]
     assert charge["amount_nano"] == -cost and charge["overrun_nano"] == 50_000
     assert charge["note"] == "overrun: exceeded the hold by $0.00005"

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from farebox.billing.ledger import LedgerWriter
 from farebox.billing.spool import ChargeSpool
@@ -27,6 +28,7 @@ from tests.support.databases import both_databases
 from tests.support.gateway import TIERS, Gateway
 from tests.support.postgres_server import PG_BIN, PostgresServer
 from tests.support.processes import GatewayProcess, cli
+from tests.support.sdk import extras, user
 from tests.support.waiting import wait_for
 
 CONFIG = """
@@ -38,7 +40,7 @@ models:
     price: {input: 1.0, output: 2.0}
     deployments: [{provider: up, model: upstream-coder}]
 """
-HELLO = [{"role": "user", "content": "hi"}]
+HELLO: list[ChatCompletionMessageParam] = [user("hi")]
 WORDS = " ".join(f"w{i}" for i in range(40))
 
 
@@ -97,7 +99,7 @@ def test_locked_database_still_delivers_a_json_answer(gateway: Gateway, fake_ope
     locker = lock(gateway.config.database)
     try:
         reply = gateway.client(key).chat.completions.create(model="coder", messages=HELLO)
-        assert reply.usage is not None and reply.usage.model_extra["credits_used_usd"] == 2e-05
+        assert reply.usage is not None and extras(reply.usage)["credits_used_usd"] == 2e-05
     finally:
         locker.execute("ROLLBACK")
         locker.close()
@@ -132,7 +134,7 @@ def test_postgres_stopped_at_the_end_of_a_stream(own_postgres: PostgresServer, f
         chunks += list(stream)
         assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices).strip() == WORDS
         usage = chunks[-1].usage
-        assert usage is not None and usage.model_extra["credits_used_usd"] == 9e-05
+        assert usage is not None and extras(usage)["credits_used_usd"] == 9e-05
         assert ready(gateway.base_url)["pending_charges"] == 1
         own_postgres.restart()
         wait_for(lambda: ready(gateway.base_url)["pending_charges"] == 0, timeout=20)
@@ -158,7 +160,7 @@ def test_sigkill_with_a_charge_only_in_the_spool(tmp_path: Path, fake_openai: Fa
     try:
         client = openai.OpenAI(base_url=first.base_url, api_key=key, max_retries=0, timeout=30)
         reply = client.chat.completions.create(model="coder", messages=HELLO)  # waits out the lock (5 s)
-        assert reply.usage is not None and reply.usage.model_extra["credits_used_usd"] == 2e-05
+        assert reply.usage is not None and extras(reply.usage)["credits_used_usd"] == 2e-05
         assert ready(first.base_url)["pending_charges"] == 1
         first.kill()
     finally:

@@ -6,12 +6,19 @@ from collections.abc import Callable
 
 import openai
 import pytest
+from openai import omit
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+    ChatCompletionStreamOptionsParam,
+)
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http as httpx
 from tests.support.databases import both_databases
 from tests.support.gateway import Gateway
+from tests.support.sdk import extras, function_calls
 
 pytestmark = both_databases
 
@@ -55,7 +62,7 @@ def test_non_streaming_reply_usage_and_ledger(gateway: Gateway, fake_openai: Fak
     resp = raw.parse()
     assert resp.model == "coder"
     assert resp.choices[0].message.content == "Refactored the loop."
-    extra = resp.usage.model_extra
+    extra = extras(resp.usage)
     assert extra["model_used"] == "coder"
     expected = cost_nano(412, 100, 87)
     assert round(extra["credits_used_usd"] * 1e9) == expected
@@ -82,16 +89,17 @@ def test_streaming_usage_chunk(gateway: Gateway, fake_openai: FakeOpenAI, includ
     fake_openai.default = Script(text="one two three four", prompt_tokens=50, completion_tokens=4,
                                  omit_nulls=True)
     client = gateway.client(key)
-    kwargs = {"stream_options": {"include_usage": True}} if include_usage else {}
-    chunks = list(client.chat.completions.create(
-        model="coder", messages=[{"role": "user", "content": "count"}], stream=True, **kwargs))
+    options: ChatCompletionStreamOptionsParam = {"include_usage": True}
+    kwargs = {"stream_options": options} if include_usage else {}
+    chunks = list(client.chat.completions.create(model="coder", messages=[{"role": "user", "content": "count"}],
+                                                 stream=True, stream_options=kwargs.get("stream_options", omit)))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text.strip() == "one two three four"
     assert all(c.model == "coder" for c in chunks)
     final = chunks[-1]
     assert final.usage is not None and final.usage.completion_tokens == 4
-    assert final.usage.model_extra["model_used"] == "coder"
-    assert round(final.usage.model_extra["credits_used_usd"] * 1e9) == cost_nano(50, 0, 4)
+    assert extras(final.usage)["model_used"] == "coder"
+    assert round(extras(final.usage)["credits_used_usd"] * 1e9) == cost_nano(50, 0, 4)
     if include_usage:
         assert final.choices == []
         assert all(c.usage is None for c in chunks[:-1])
@@ -113,14 +121,16 @@ def test_tool_calls_and_reasoning_pass_through(gateway: Gateway, fake_openai: Fa
              {"id": "call_2", "type": "function", "function": {"name": "get_time", "arguments": "{}"}}]
     fake_openai.default = Script(tool_calls=calls, finish_reason="tool_calls", reasoning="think first",
                                  reasoning_tokens=3)
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+    tools: list[ChatCompletionFunctionToolParam] = [
+        {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
     client = gateway.client(key)
     resp = client.chat.completions.create(model="coder", messages=[{"role": "user", "content": "weather?"}],
                                           tools=tools, tool_choice="auto")
     message = resp.choices[0].message
-    assert [c.function.name for c in message.tool_calls] == ["get_weather", "get_time"]
-    assert message.model_extra["reasoning_content"] == "think first"
+    assert [c.function.name for c in function_calls(message)] == ["get_weather", "get_time"]
+    assert extras(message)["reasoning_content"] == "think first"
     assert resp.choices[0].finish_reason == "tool_calls"
+    assert resp.usage is not None and resp.usage.completion_tokens_details is not None
     assert resp.usage.completion_tokens_details.reasoning_tokens == 3
     stream = client.chat.completions.create(model="coder", messages=[{"role": "user", "content": "weather?"}],
                                             tools=tools, stream=True)
@@ -128,6 +138,7 @@ def test_tool_calls_and_reasoning_pass_through(gateway: Gateway, fake_openai: Fa
     for chunk in stream:
         for choice in chunk.choices:
             for call in choice.delta.tool_calls or []:
+                assert call.function is not None
                 args[call.index] = args.get(call.index, "") + (call.function.arguments or "")
     assert args == {0: '{"city":"Oslo"}', 1: "{}"}
 
@@ -175,8 +186,9 @@ def test_errors_are_openai_envelopes(gateway: Gateway, fake_openai: FakeOpenAI) 
                           json_body={"model": "coder", "messages": [{"role": "user", "content": "x"}], "extra": deep})
     assert response.status_code == 400 and "nests deeper than" in response.json()["error"]["message"]
     # More brackets than the depth limit, but shallow: accepted.
-    many = [{"role": "user", "content": [{"type": "text", "text": f"part {i}"}]} for i in range(80)]
-    assert client.chat.completions.create(model="coder", messages=many).choices  # type: ignore[arg-type]
+    many: list[ChatCompletionMessageParam] = [
+        {"role": "user", "content": [{"type": "text", "text": f"part {i}"}]} for i in range(80)]
+    assert client.chat.completions.create(model="coder", messages=many).choices
 
 
 def test_models_list_follows_tier(gateway: Gateway) -> None:
@@ -193,6 +205,7 @@ def test_upstream_without_usage_is_counted(gateway: Gateway, fake_openai: FakeOp
     key = gateway.account("gus", "pro")
     fake_openai.default = Script(text="a reply of several words here", send_usage=False)
     resp = gateway.client(key).chat.completions.create(model="coder", messages=[{"role": "user", "content": "hi"}])
+    assert resp.usage is not None
     assert resp.usage.prompt_tokens > 0 and resp.usage.completion_tokens > 0
     charge = [r for r in gateway.ledger("gus") if r["kind"] == "charge"][0]
     assert charge["completion_tokens"] == resp.usage.completion_tokens

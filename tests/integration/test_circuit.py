@@ -7,6 +7,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from openai.types.chat import ChatCompletionMessageParam
+
 from farebox.config import CircuitConfig
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.resilience import (
@@ -17,8 +19,9 @@ from tests.integration.resilience import (
 )
 from tests.support import http
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 
-MESSAGES = [{"role": "user", "content": "ping"}]
+MESSAGES: list[ChatCompletionMessageParam] = [user("ping")]
 COOLDOWN = 0.5  # resilience.CONFIG's circuit cooldown; opens after 3 consecutive failures
 
 

@@ -27,6 +27,7 @@ from farebox.storage.repository import Repository
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
 from tests.support.gateway import TIERS
+from tests.support.sdk import extras
 
 CONFIG = """
 database: sqlite:///{db}
@@ -144,7 +145,7 @@ class Load:
 
     def _json(self) -> str | None:
         reply = self.client.chat.completions.create(model="coder", messages=[{"role": "user", "content": "hi"}])
-        extra: dict[str, Any] = reply.usage.model_extra if reply.usage else {}
+        extra: dict[str, Any] = (reply.usage.model_extra if reply.usage else None) or {}
         return reply.id if "credits_used_usd" in extra else None
 
     def _stream(self) -> str | None:
@@ -196,6 +197,6 @@ def test_sigkill_mid_flight_loses_no_billed_answer(tmp_path: Path, fake_openai: 
         # The restarted gateway serves and bills as before.
         after = openai.OpenAI(base_url=f"{second.url}/v1", api_key=key, max_retries=0).chat.completions.create(
             model="coder", messages=[{"role": "user", "content": "again"}])
-        assert after.usage is not None and after.usage.model_extra["credits_used_usd"] > 0
+        assert extras(after.usage)["credits_used_usd"] > 0
     finally:
         second.stop()

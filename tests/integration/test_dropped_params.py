@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.anthropic_upstream import API_KEY, FakeAnthropic, Reply
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.native_fakes import threaded_anthropic
 from tests.support.gateway import Gateway
+from tests.support.sdk import extras, user
 
 CONFIG = """
 providers:
@@ -36,7 +38,7 @@ models:
     price: {input: 3, output: 15}
     deployments: [{provider: claude, model: claude-sonnet-4-5}]
 """
-USER = [{"role": "user", "content": "Hi"}]
+USER: list[ChatCompletionMessageParam] = [user("Hi")]
 HEADER = "x-farebox-dropped-params"
 # What a client can send that would change the bill: OpenRouter's routing and plugins (extra_body)...
 OPENROUTER_EXTRAS: dict[str, Any] = {
@@ -70,7 +72,7 @@ def charges(gateway: Gateway, account: str) -> list[int]:
 def test_json_never_forwards_price_changing_fields_and_names_them(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("ann"))
     raw = client.chat.completions.with_raw_response.create(
-        model="haiku", messages=USER, temperature=0.3,  # type: ignore[arg-type]
+        model="haiku", messages=USER, temperature=0.3,
         **OPENAI_EXTRAS, extra_body={**OPENROUTER_EXTRAS, "top_k": 5})
     assert raw.headers[HEADER] == ",".join(PRICE_CHANGING)
     assert raw.parse().choices[0].message.content
@@ -82,7 +84,7 @@ def test_json_never_forwards_price_changing_fields_and_names_them(gateway: Gatew
 def test_stream_names_the_dropped_fields_too(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("bob"))
     raw = client.chat.completions.with_raw_response.create(
-        model="haiku", messages=USER, stream=True, stream_options={"include_usage": True},  # type: ignore
+        model="haiku", messages=USER, stream=True, stream_options={"include_usage": True},
         **OPENAI_EXTRAS, extra_body=OPENROUTER_EXTRAS)
     assert raw.headers[HEADER] == ",".join(PRICE_CHANGING)
     assert "".join(c.choices[0].delta.content or "" for c in raw.parse() if c.choices)
@@ -92,14 +94,14 @@ def test_stream_names_the_dropped_fields_too(gateway: Gateway, fake_openai: Fake
 
 def test_nothing_dropped_means_no_header(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("cy"))
-    raw = client.chat.completions.with_raw_response.create(model="haiku", messages=USER, seed=4)  # type: ignore
+    raw = client.chat.completions.with_raw_response.create(model="haiku", messages=USER, seed=4)
     assert HEADER not in raw.headers and fake_openai.requests[-1]["seed"] == 4
 
 
 def test_allow_params_lets_a_priced_field_through(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("dee"))
     raw = client.chat.completions.with_raw_response.create(
-        model="haiku-cached", messages=USER,  # type: ignore[arg-type]
+        model="haiku-cached", messages=USER,
         extra_body={**OPENROUTER_EXTRAS, "reasoning": {"effort": "low"}})
     sent = fake_openai.requests[-1]
     assert sent["cache_control"] == {"type": "ephemeral"} and sent["reasoning"] == {"effort": "low"}
@@ -110,7 +112,7 @@ def test_native_adapters_report_what_they_ignore(gateway: Gateway, anthropic: Fa
     anthropic.script = [Reply.text("Bonjour")]
     client = gateway.client(gateway.account("eve"))
     raw = client.chat.completions.with_raw_response.create(
-        model="sonnet", messages=USER, seed=1, presence_penalty=0.5, temperature=0.2,  # type: ignore[arg-type]
+        model="sonnet", messages=USER, seed=1, presence_penalty=0.5, temperature=0.2,
         logit_bias={"1": 1}, extra_body={"top_k": 3, "plugins": [{"id": "web"}]})
     assert raw.headers[HEADER] == "logit_bias,plugins,presence_penalty,seed"
     sent = anthropic.requests[-1].body
@@ -126,18 +128,18 @@ def test_openrouter_usage_cost_is_charged_when_higher(gateway: Gateway, fake_ope
     fake_openai.default = Script(text="hi", usage_override=usage, extra={"model": "openai/gpt-4o"})
     client = gateway.client(gateway.account("fay"))
     with caplog.at_level(logging.WARNING, "farebox.params"):
-        reply = client.chat.completions.create(model="haiku", messages=USER)  # type: ignore[arg-type]
+        reply = client.chat.completions.create(model="haiku", messages=USER)
     exact = 1_234_568  # $0.0012345678901, rounded up to the nano-USD
-    assert round(reply.usage.model_extra["credits_used_usd"] * 1e9) == exact  # type: ignore[union-attr]
+    assert round(extras(reply.usage)["credits_used_usd"] * 1e9) == exact
     assert any("openai/gpt-4o" in r.getMessage() and "anthropic/claude-3.5-haiku" in r.getMessage()
                for r in caplog.records)
-    stream = client.chat.completions.create(model="haiku", messages=USER, stream=True,  # type: ignore[arg-type]
+    stream = client.chat.completions.create(model="haiku", messages=USER, stream=True,
                                             stream_options={"include_usage": True})
     last = [chunk for chunk in stream][-1]
-    assert round(last.usage.model_extra["credits_used_usd"] * 1e9) == exact  # type: ignore[union-attr]
+    assert round(extras(last.usage)["credits_used_usd"] * 1e9) == exact
     # Lower than our price: our price stands.
     fake_openai.default = Script(text="hi", usage_override={**usage, "cost": 0.0000001})
-    client.chat.completions.create(model="haiku", messages=USER)  # type: ignore[arg-type]
+    client.chat.completions.create(model="haiku", messages=USER)
     assert charges(gateway, "fay") == [exact, exact, 120_000]
     assert all(row["ok"] for row in gateway.check())
 

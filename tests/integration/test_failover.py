@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.integration.resilience import (
@@ -23,8 +24,9 @@ from tests.integration.resilience import (
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
 from tests.support.gateway import Gateway
+from tests.support.sdk import extras, user
 
-MESSAGES = [{"role": "user", "content": "Write a haiku about failover."}]
+MESSAGES: list[ChatCompletionMessageParam] = [user("Write a haiku about failover.")]
 
 # (script for the primary, status and error code recorded for its attempt)
 FAILURES = {
@@ -74,8 +76,8 @@ def test_non_streaming_fails_over(name: str, upstreams: tuple[FakeOpenAI, FakeOp
         model="coder", messages=MESSAGES)
     resp = raw.parse()
     assert resp.choices[0].message.content == "Answer from the backup."
-    assert resp.usage is not None and resp.usage.model_extra["model_used"] == "coder"
-    assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == 11 * IN_NANO + 7 * OUT_NANO
+    assert resp.usage is not None and extras(resp.usage)["model_used"] == "coder"
+    assert round(extras(resp.usage)["credits_used_usd"] * 1e9) == 11 * IN_NANO + 7 * OUT_NANO
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     assert_answered_by_backup(gateway, "ann", primary, backup, status, code)
 
@@ -207,7 +209,7 @@ def test_smart_route_falls_over_to_the_next_cheapest_model(
     client = gateway.client(gateway.account("hal", "starter"))
     resp = client.chat.completions.create(model="smart-route", messages=MESSAGES)
     assert resp.model == "smart-route"
-    assert resp.usage is not None and resp.usage.model_extra["model_used"] == "pricier"
+    assert resp.usage is not None and extras(resp.usage)["model_used"] == "pricier"
     assert [r["model"] for r in primary.requests] == ["m-cheap"]
     assert [r["model"] for r in backup.requests] == ["m-pricier"]
     row = gateway.charges("hal")[0]

@@ -11,12 +11,14 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.fakes.gemini_upstream import API_KEY, FakeGemini, Reply
 from tests.fakes.native_fakes import threaded_gemini
 from tests.spec import assert_valid
 from tests.support.gateway import Gateway
+from tests.support.sdk import echo, extras, function_calls, user
 
 CONFIG = """
 providers:
@@ -37,7 +39,7 @@ models:
       - {provider: google, model: gemini-2.5-flash, priority: 1}
       - {provider: backup, model: backup-model, priority: 2}
 """
-USER = {"role": "user", "content": "Hi"}
+USER = user("Hi")
 UNAVAILABLE = {"code": 503, "message": "The model is overloaded. Please try again later.", "status": "UNAVAILABLE"}
 
 
@@ -78,10 +80,11 @@ def test_plain_chat_with_cached_usage(gateway: Gateway, fake: FakeGemini) -> Non
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     resp = raw.parse()
     assert resp.model == "flash" and resp.choices[0].message.content == "Ciao a tutti"
+    assert resp.usage is not None and resp.usage.prompt_tokens_details is not None
     assert resp.usage.prompt_tokens == 900 and resp.usage.completion_tokens == 3
     assert resp.usage.prompt_tokens_details.cached_tokens == 600
     expected = cost(900, 600, 3)
-    assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
+    assert round(extras(resp.usage)["credits_used_usd"] * 1e9) == expected
     assert [r["amount_nano"] for r in gateway.charges("gia")] == [-expected]
     assert fake.requests[-1].model == "gemini-2.5-flash" and fake.requests[-1].method == "generateContent"
     assert fake.requests[-1].headers["x-goog-api-key"] == API_KEY
@@ -114,16 +117,17 @@ def test_streaming_with_usage(gateway: Gateway, fake: FakeGemini) -> None:
     final = chunks[-1]
     assert final.choices == [] and final.usage is not None
     assert (final.usage.prompt_tokens, final.usage.completion_tokens) == (50, 5)
-    assert round(final.usage.model_extra["credits_used_usd"] * 1e9) == cost(50, 20, 5)
+    assert round(extras(final.usage)["credits_used_usd"] * 1e9) == cost(50, 20, 5)
     assert fake.requests[-1].method == "streamGenerateContent" and fake.requests[-1].query == {"alt": "sse"}
     gateway.raw_stream(key, {"model": "flash", "messages": [USER]})
     assert len(gateway.charges("streamer")) == 2
 
 
-WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
+WEATHER: ChatCompletionFunctionToolParam = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "additionalProperties": False, "properties": {"city": {"type": "string"}},
     "required": ["city"]}, "strict": True}}
-TIME = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
+TIME: ChatCompletionFunctionToolParam = {
+    "type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 
 
 def test_parallel_tool_calls_and_results(gateway: Gateway, fake: FakeGemini) -> None:
@@ -135,7 +139,7 @@ def test_parallel_tool_calls_and_results(gateway: Gateway, fake: FakeGemini) -> 
     assert_valid(raw.http_response.json(), "CreateChatCompletionResponse")
     choice = raw.parse().choices[0]
     assert choice.finish_reason == "tool_calls"
-    calls = choice.message.tool_calls or []
+    calls = function_calls(choice.message)
     assert [(c.function.name, json.loads(c.function.arguments)) for c in calls] == \
         [("get_weather", {"city": "Oslo"}), ("get_time", {})]
     assert len({c.id for c in calls}) == 2
@@ -144,7 +148,7 @@ def test_parallel_tool_calls_and_results(gateway: Gateway, fake: FakeGemini) -> 
     assert "additionalProperties" not in json.dumps(declarations)
     fake.push(Reply(text="Sunny at noon."))
     client.chat.completions.create(model="flash", tools=[WEATHER, TIME], messages=[
-        USER, choice.message.model_dump(exclude_none=True),
+        USER, echo(choice.message),
         {"role": "tool", "tool_call_id": calls[0].id, "content": "sunny"},
         {"role": "tool", "tool_call_id": calls[1].id, "content": '{"time": "12:00"}'}])
     contents = sent(fake)["contents"]
@@ -163,6 +167,7 @@ def test_streamed_tool_calls(gateway: Gateway, fake: FakeGemini) -> None:
         for choice in chunk.choices:
             finish = choice.finish_reason or finish
             for call in choice.delta.tool_calls or []:
+                assert call.function is not None
                 args[call.index] = args.get(call.index, "") + (call.function.arguments or "")
     assert finish == "tool_calls"
     assert {i: json.loads(a) for i, a in args.items()} == {0: {"city": "Oslo"}, 1: {}}
@@ -200,7 +205,8 @@ def test_reasoning_streamed_and_not(gateway: Gateway, fake: FakeGemini) -> None:
     fake.push(Reply(text="42", thoughts="six times seven", prompt_tokens=10))
     resp = client.chat.completions.create(model="flash", messages=[USER], reasoning_effort="medium")
     assert resp.choices[0].message.content == "42"
-    assert resp.choices[0].message.model_extra["reasoning_content"] == "six times seven"
+    assert extras(resp.choices[0].message)["reasoning_content"] == "six times seven"
+    assert resp.usage is not None and resp.usage.completion_tokens_details is not None
     assert resp.usage.completion_tokens == 4 and resp.usage.completion_tokens_details.reasoning_tokens == 3
     assert sent(fake)["generationConfig"]["thinkingConfig"] == {"thinkingBudget": 4096, "includeThoughts": True}
     fake.push(Reply(text="42", thoughts="six times seven"))

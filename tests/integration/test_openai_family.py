@@ -10,11 +10,13 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionAssistantMessageParam, ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
 from tests.support.gateway import Gateway
+from tests.support.sdk import extras, user
 
 CONFIG = """
 providers:
@@ -49,7 +51,7 @@ models:
     features: [tools, logprobs]
     deployments: [{provider: groq, model: llama-3.1-8b-instant}]
 """
-USER = {"role": "user", "content": "Hi"}
+USER = user("Hi")
 
 
 @pytest.fixture
@@ -64,7 +66,7 @@ def charged(gateway: Gateway, account: str) -> list[int]:
 def test_mistral_tool_ids_seed_and_usage_without_stream_options(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     key = gateway.account("mia")
     fake_openai.default = Script(text="done", prompt_tokens=100, completion_tokens=10, usage_on_finish=True)
-    history = [
+    history: list[ChatCompletionMessageParam] = [
         USER,
         {"role": "assistant", "content": None, "tool_calls": [
             {"id": "call_abc123DEF456ghi789", "type": "function", "function": {"name": "run", "arguments": "{}"}},
@@ -90,13 +92,16 @@ def test_deepseek_cache_hit_usage_is_billed_at_the_cached_price(gateway: Gateway
     fake_openai.default = Script(text="hello", reasoning="thought", usage_override={
         "prompt_tokens": 1000, "completion_tokens": 50, "total_tokens": 1050,
         "prompt_cache_hit_tokens": 800, "prompt_cache_miss_tokens": 200})
+    # DeepSeek's reasoning_content echoed back is not a field of the SDK's assistant param.
+    earlier: ChatCompletionAssistantMessageParam = {
+        "role": "assistant", "content": "Hello!", "reasoning_content": "old thoughts"}  # type: ignore[typeddict-unknown-key]
     resp = gateway.client(key).chat.completions.create(model="deepseek-chat", max_tokens=100, messages=[
-        USER, {"role": "assistant", "content": "Hello!", "reasoning_content": "old thoughts"},  # type: ignore[misc]
-        {"role": "user", "content": "Again"}])
-    assert resp.usage is not None and resp.usage.prompt_tokens_details.cached_tokens == 800
-    assert resp.choices[0].message.model_extra["reasoning_content"] == "thought"
+        USER, earlier, {"role": "user", "content": "Again"}])
+    assert resp.usage is not None and resp.usage.prompt_tokens_details is not None
+    assert resp.usage.prompt_tokens_details.cached_tokens == 800
+    assert extras(resp.choices[0].message)["reasoning_content"] == "thought"
     expected = 200 * 270 + 800 * 70 + 50 * 1100
-    assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
+    assert round(extras(resp.usage)["credits_used_usd"] * 1e9) == expected
     assert charged(gateway, "dee") == [expected]
     sent = fake_openai.requests[-1]
     assert "reasoning_content" not in sent["messages"][1] and sent["max_tokens"] == 100

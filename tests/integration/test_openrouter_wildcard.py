@@ -7,9 +7,11 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support.gateway import Gateway
+from tests.support.sdk import extras
 
 CONFIG = """
 providers:
@@ -45,6 +47,13 @@ def charges(gateway: Gateway, account: str) -> list[int]:
     return [-row["amount_nano"] for row in gateway.ledger(account) if row["kind"] == "charge"]
 
 
+def refresh(gateway: Gateway) -> bool:
+    prices = gateway.runtime.prices
+    assert prices is not None  # the config prices openrouter/* from a refreshed table
+    refreshed: bool = gateway.run(prices.refresh("openrouter"))
+    return refreshed
+
+
 def test_wildcard_model_is_priced_from_the_table(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     key = gateway.account("rita")
     fake_openai.default = Script(text="hi", prompt_tokens=1000, cached_tokens=200, completion_tokens=100)
@@ -54,7 +63,7 @@ def test_wildcard_model_is_priced_from_the_table(gateway: Gateway, fake_openai: 
     assert fake_openai.requests[-1]["model"] == "anthropic/claude-3.5-haiku"
     # 0.8 / 0.08 / 4 USD per 1M tokens: 800 * 800 + 200 * 80 + 100 * 4000 nano-USD
     expected = 800 * 800 + 200 * 80 + 100 * 4000
-    assert round(resp.usage.model_extra["credits_used_usd"] * 1e9) == expected
+    assert round(extras(resp.usage)["credits_used_usd"] * 1e9) == expected
     assert charges(gateway, "rita") == [expected]
     assert fake_openai.models_headers[0]["Authorization"] == "Bearer or-key"
     assert fake_openai.models_headers[0]["X-Title"] == "farebox"
@@ -71,32 +80,32 @@ def test_sub_nano_prices_are_exact(gateway: Gateway, fake_openai: FakeOpenAI) ->
 
 def test_table_limits_unknown_and_unpriceable_models(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("tom"))
-    user = [{"role": "user", "content": "Hi"}]
+    user: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
     with pytest.raises(openai.BadRequestError) as too_long:
-        client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user,  # type: ignore
+        client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user,
                                        max_tokens=9000)
     assert "8192" in too_long.value.message
     for missing in ("openrouter/nobody/nothing", "openrouter/openrouter/auto"):
         with pytest.raises(openai.NotFoundError) as err:
-            client.chat.completions.create(model=missing, messages=user)  # type: ignore[arg-type]
+            client.chat.completions.create(model=missing, messages=user)
         assert err.value.code == "model_not_found"
     assert fake_openai.requests == []
     starter = gateway.client(gateway.account("sue", tier="starter"))
     with pytest.raises(openai.PermissionDeniedError):
-        starter.chat.completions.create(model="openrouter/meta-llama/llama-3.1-8b-instruct", messages=user)  # type: ignore
+        starter.chat.completions.create(model="openrouter/meta-llama/llama-3.1-8b-instruct", messages=user)
 
 
 def test_refresh_replaces_prices(gateway: Gateway, fake_openai: FakeOpenAI) -> None:
     client = gateway.client(gateway.account("una"))
     fake_openai.default = Script(text="hi", prompt_tokens=1000, completion_tokens=0)
-    user = [{"role": "user", "content": "Hi"}]
-    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)  # type: ignore
+    user: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
+    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)
     fake_openai.models_doc = models(haiku_prompt="0.0000016")
-    assert gateway.run(gateway.runtime.prices.refresh("openrouter")) is True  # type: ignore[union-attr]
-    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)  # type: ignore
+    assert refresh(gateway) is True
+    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)
     fake_openai.models_status = 500  # a failed refresh keeps the last good table
-    assert gateway.run(gateway.runtime.prices.refresh("openrouter")) is False  # type: ignore[union-attr]
-    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)  # type: ignore
+    assert refresh(gateway) is False
+    client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)
     assert charges(gateway, "una") == [800_000, 1_600_000, 1_600_000]
 
 
@@ -105,12 +114,12 @@ def test_table_not_loaded_yet_is_503_until_it_is(fake_openai: FakeOpenAI,
     fake_openai.models_status = 503
     gateway = make_gateway(CONFIG % fake_openai.base_url)
     client = gateway.client(gateway.account("vic"))
-    user = [{"role": "user", "content": "Hi"}]
+    user: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
     with pytest.raises(openai.InternalServerError) as err:
-        client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)  # type: ignore
+        client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku", messages=user)
     assert err.value.status_code == 503 and "not loaded yet" in err.value.message
     assert fake_openai.requests == []
     fake_openai.models_status, fake_openai.models_doc = 200, models()
-    assert gateway.run(gateway.runtime.prices.refresh("openrouter")) is True  # type: ignore[union-attr]
+    assert refresh(gateway) is True
     assert client.chat.completions.create(model="openrouter/anthropic/claude-3.5-haiku",
-                                          messages=user).choices[0].message.content  # type: ignore[arg-type]
+                                          messages=user).choices[0].message.content

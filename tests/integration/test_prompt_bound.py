@@ -15,11 +15,13 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
 from tests.support.gateway import Gateway
 from tests.support.real_tokenizer import real_count
+from tests.support.sdk import user
 
 CONFIG = """
 providers:
@@ -51,7 +53,7 @@ def crafted() -> str:
 
 
 TEXT = crafted()
-MESSAGES = [{"role": "user", "content": TEXT}]
+MESSAGES: list[ChatCompletionMessageParam] = [user(TEXT)]
 COMPLETION = 7
 
 
@@ -74,7 +76,7 @@ def test_a_balance_below_the_real_cost_is_refused_not_served_at_a_loss(gateway: 
     with pytest.raises(openai.APIStatusError) as refused:
         gateway.client(key).chat.completions.create(model="big", messages=MESSAGES)
     assert refused.value.status_code == 402
-    assert refused.value.body["code"] == "insufficient_credits"  # type: ignore[index]
+    assert refused.value.code == "insufficient_credits"
     assert fake_openai.requests == [] and gateway.charges("thief") == []
 
 
@@ -107,7 +109,7 @@ def test_past_the_context_the_prompt_is_refused_or_charged_in_full(gateway: Gate
     try:
         reply = gateway.client(key).chat.completions.create(model="small", messages=MESSAGES)
     except openai.BadRequestError as refused:
-        assert refused.value.body["code"] == "context_length_exceeded"  # type: ignore[index]
+        assert refused.code == "context_length_exceeded"
         assert gateway.charges("long") == []
         return
     assert reply.usage is not None and reply.usage.prompt_tokens == fake_openai.default.prompt_tokens

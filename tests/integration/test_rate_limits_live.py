@@ -12,10 +12,12 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from farebox.ratelimit import MemoryConcurrencyLimiter
 from tests.support.gateway import Gateway
 from tests.support.keepalive import KeepAlive
+from tests.support.sdk import user
 from tests.support.waiting import wait_for
 
 CONFIG = """
@@ -29,7 +31,7 @@ models:
   chat: {tier: starter, price: {input: 0.1, output: 0.4}, provider: n}
   slow-chat: {tier: starter, price: {input: 0.1, output: 0.4}, provider: slow}
 """
-MESSAGES = [{"role": "user", "content": "Say something long enough to take a while to stream back."}]
+MESSAGES: list[ChatCompletionMessageParam] = [user("Say something long enough to take a while to stream back.")]
 
 
 @pytest.fixture

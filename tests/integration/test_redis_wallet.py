@@ -10,6 +10,7 @@ import itertools
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import pytest
 
@@ -40,8 +41,8 @@ async def repo(new_database: Callable[[], str]) -> AsyncIterator[Repository]:
 async def wallets(redis_server: RedisServer, repo: Repository) -> AsyncIterator[Callable[..., RedisWallet]]:
     made: list[RedisWallet] = []
 
-    def make(**kwargs: object) -> RedisWallet:
-        wallet = RedisWallet(connect_redis(redis_server.url), repo, **kwargs)  # type: ignore[arg-type]
+    def make(**kwargs: Any) -> RedisWallet:  # passed through to RedisWallet, which types them
+        wallet = RedisWallet(connect_redis(redis_server.url), repo, **kwargs)
         made.append(wallet)
         return wallet
 

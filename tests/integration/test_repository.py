@@ -36,9 +36,9 @@ async def test_accounts_keys_and_version(repo: Repository) -> None:
     assert isinstance(alice["id"], int) and alice["balance_nano"] == 0 and alice["disabled"] is False
     with pytest.raises(Conflict):
         await repo.create_account("alice", "pro")
-    assert (await repo.find_account(alice["id"]))["name"] == "alice"  # type: ignore[index]
-    assert (await repo.find_account(str(alice["id"])))["name"] == "alice"  # type: ignore[index]
-    assert (await repo.find_account("alice"))["id"] == alice["id"]  # type: ignore[index]
+    for ref in (alice["id"], str(alice["id"]), "alice"):  # by id, as a number or a string, and by name
+        found = await repo.find_account(ref)
+        assert found is not None and found["id"] == alice["id"] and found["name"] == "alice"
     key = await repo.create_key(alice["id"], "ci", "sk-abc", "h" * 64)
     assert key["revoked_at"] is None
     updated = await repo.update_account(alice["id"], tier="elite", disabled=True)

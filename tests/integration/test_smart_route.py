@@ -10,15 +10,23 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionContentPartImageParam,
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageParam,
+)
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.spec import assert_sse_valid, assert_valid
 from tests.support import http
 from tests.support.catalogue import catalogue_yaml
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 
-TOOL = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
-IMAGE = {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
+TOOL: ChatCompletionFunctionToolParam = {
+    "type": "function", "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}}}
+IMAGE: ChatCompletionContentPartImageParam = {
+    "type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}
 # ~200k characters of English: some 40-50k tokens by any tokenizer, beyond 32k, within 64k.
 LONG_TEXT = "The quick brown fox jumps over the lazy dog while the band plays on. " * 3000
 
@@ -28,8 +36,8 @@ def gateway(fake_openai: FakeOpenAI, make_gateway: Callable[[str], Gateway]) -> 
     return make_gateway(catalogue_yaml(fake_openai.base_url))
 
 
-def text(content: str) -> list[dict[str, Any]]:
-    return [{"role": "user", "content": content}]
+def text(content: str) -> list[ChatCompletionMessageParam]:
+    return [user(content)]
 
 
 # (tier, extra request fields, the model smart-route must pick)
@@ -126,6 +134,7 @@ def test_a_starter_key_never_reaches_a_pro_model(gateway: Gateway, fake_openai: 
     client = gateway.client(key)
     with pytest.raises(openai.PermissionDeniedError):
         client.chat.completions.create(model="fast-a", messages=text("hi"))
+    fields: dict[str, Any]
     for fields in ({}, {"tools": [TOOL]}, {"messages": text(LONG_TEXT)}):
         client.chat.completions.create(**({"model": "smart-route", "messages": text("hi")} | fields))
     assert {r["model"] for r in fake_openai.requests} <= {"up-tiny-8b", "up-coder-32b", "up-vision-lite",

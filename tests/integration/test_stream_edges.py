@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 
 import pytest
+from openai import Omit, omit
+from openai.types.chat import ChatCompletionStreamOptionsParam
 
 from tests.fakes.fake_openai import FakeOpenAI, Script
 from tests.support import http
@@ -54,7 +56,7 @@ def test_abandoned_stream_is_billed_for_what_was_generated_and_upstream_cancelle
     assert charge["amount_nano"] < 0
     assert all(row["ok"] for row in gateway.check())
     balance = gateway.client(key).with_options().get("/balance", cast_to=object)
-    assert balance["held_usd"] == 0  # type: ignore[index]
+    assert isinstance(balance, dict) and balance["held_usd"] == 0
 
 
 def test_body_over_the_limit_is_413(gateway: Gateway) -> None:
@@ -87,9 +89,9 @@ def test_a_slow_stream_relays_each_chunk_as_it_arrives(gateway: Gateway, fake_op
     key = gateway.account("liv", "pro")
     delay = 0.25
     fake_openai.default = Script(text="one two three four", chunk_delay=delay, completion_tokens=4)
-    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    options: ChatCompletionStreamOptionsParam | Omit = {"include_usage": True} if include_usage else omit
     stream = gateway.client(key).chat.completions.create(
-        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, **options)  # type: ignore[call-overload]
+        model="m", messages=[{"role": "user", "content": "hi"}], stream=True, stream_options=options)
     arrivals: list[float] = []
     for chunk in stream:
         if chunk.choices and chunk.choices[0].delta.content:

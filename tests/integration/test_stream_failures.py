@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from farebox.tokens import estimate_text_tokens
 from tests.fakes.fake_openai import FakeOpenAI, Script
@@ -21,8 +22,9 @@ from tests.integration.resilience import (
 from tests.spec import assert_sse_valid
 from tests.support import http
 from tests.support.gateway import Gateway
+from tests.support.sdk import user
 
-MESSAGES = [{"role": "user", "content": "Count to eight."}]
+MESSAGES: list[ChatCompletionMessageParam] = [user("Count to eight.")]
 WORDS = "one two three four five six seven eight"
 
 # (script, the error code the client sees, a word of its message). Chunk 0 is the role chunk,

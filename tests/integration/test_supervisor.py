@@ -9,6 +9,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 
@@ -45,7 +46,7 @@ def ignore_sigterm(pipe: Connection) -> None:
         time.sleep(1)
 
 
-def factory(target: object) -> Supervisor:
+def factory(target: Callable[[Connection], object]) -> Supervisor:
     return Supervisor(lambda pipe: ctx.Process(target=target, args=(pipe,)), 2, FAST)
 
 

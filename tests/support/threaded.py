@@ -40,8 +40,8 @@ class ThreadedServer:
         site = web.TCPSite(self._runner, "127.0.0.1", self.requested_port, reuse_address=True)
         await site.start()
         server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        assert isinstance(server, asyncio.Server)  # typed as AbstractServer, which has no sockets
+        self.port = server.sockets[0].getsockname()[1]
 
     def call(self, coro: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run a coroutine on the server's loop and return its result."""

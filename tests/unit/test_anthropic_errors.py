@@ -22,7 +22,7 @@ from tests.support.anthropic_adapter import fixture, make_provider
         (529, "error_overloaded.json", (503, "model_unavailable", True)),
     ],
 )
-def test_error_mapping(status: int, name: str, expected: tuple[str, str, bool]) -> None:
+def test_error_mapping(status: int, name: str, expected: tuple[int, str, bool]) -> None:
     error = make_provider().map_error(status, fixture(name), {})
     assert (error.status, error.code, error.retryable) == expected
     assert error.message.startswith("Anthropic: ") and len(error.message) > len("Anthropic: ")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import msgspec
 import pytest
@@ -13,7 +14,7 @@ from tests.spec import assert_valid
 from tests.support.anthropic_adapter import fixture, make_provider, make_target
 
 
-def parse(body: bytes) -> dict:
+def parse(body: bytes) -> dict[str, Any]:
     provider = make_provider()
     doc = provider.parse_response(body, make_target(provider))
     assert_valid(doc, "CreateChatCompletionResponse")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -108,7 +109,7 @@ async def test_stream_closed_after_message_delta_still_finishes() -> None:
     )
 
 
-def _event(data: dict) -> bytes:
+def _event(data: dict[str, Any]) -> bytes:
     return f"event: {data['type']}\ndata: {json.dumps(data)}\n\n".encode()
 
 
@@ -125,7 +126,7 @@ def _json_mode_stream(name: str, fragments: list[str]) -> bytes:
             "usage": {"input_tokens": 9, "output_tokens": 1},
         },
     }
-    events = [
+    events: list[dict[str, Any]] = [
         start,
         {
             "type": "content_block_start",

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from farebox.config import ConfigError, parse_config
+from farebox.providers.openai_compat import OpenAICompatProvider
 from farebox.providers.registry import build_adapters
 from farebox.routing.catalog import Catalog
 
@@ -24,7 +25,9 @@ def test_example_config_loads_with_its_env_vars_set(monkeypatch: pytest.MonkeyPa
     config = parse_config(text, str(EXAMPLE))
     assert config.providers["deepseek"].api_key == "dummy-deepseek_api_key"
     adapters = build_adapters(config)
-    assert adapters["mistral"].preset.name == "mistral" and adapters["groq"].preset.name == "groq"
+    mistral, groq = adapters["mistral"], adapters["groq"]
+    assert isinstance(mistral, OpenAICompatProvider) and isinstance(groq, OpenAICompatProvider)
+    assert mistral.preset.name == "mistral" and groq.preset.name == "groq"
     catalog = Catalog(config, {n: a.supported_features for n, a in adapters.items()})
     for model_id in ("qwen-coder-32b", "llama-3.3-70b-self-hosted", "llama-3.1-8b-instant", "deepseek-chat",
                      "deepseek-reasoner", "codestral", "qwen3-235b-cerebras", "gemini-2.5-flash",

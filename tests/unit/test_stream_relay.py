@@ -11,6 +11,7 @@ from typing import Any
 import msgspec
 
 from farebox.pipeline.relay import StreamRelay
+from farebox.protocol.text_chunk import TextChunk
 from tests.spec import assert_sse_valid, assert_valid
 
 USAGE = {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12}
@@ -38,7 +39,7 @@ def test_an_exact_chunk_only_gets_our_id_model_and_created_in_place() -> None:
 
 
 def test_inexact_chunks_are_fixed_to_the_spec() -> None:
-    loose: list[dict[str, Any]] = [
+    loose: list[dict[str, Any] | TextChunk] = [
         {"choices": [{"delta": {"role": "assistant", "content": "", "refusal": None, "reasoning_content": None}}],
          "system_fingerprint": None, "service_tier": None},
         {"choices": [{"delta": {"content": "x", "tool_calls": []}, "finish_reason": None, "stop_reason": None}]},
