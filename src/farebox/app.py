@@ -14,7 +14,7 @@ from farebox.api.drain import InFlight
 from farebox.api.middleware import envelope_middleware, plain_server_header
 from farebox.api.state import RUNTIME
 from farebox.api.v1 import account, chat, models
-from farebox.api.v1.chat_body import LARGE_BODIES
+from farebox.api.v1.chat_body import LARGE_BODIES, READ_LIMIT
 from farebox.config import Config
 from farebox.runtime import Runtime, build_runtime
 
@@ -26,6 +26,7 @@ def create_app(config: Config, *, runtime: Runtime | None = None, source: str = 
     in_flight = InFlight(config.listen.shutdown_grace_s)  # outermost: it sees every request
     app = _base_app(config, rt, [in_flight.middleware, envelope_middleware])
     app[LARGE_BODIES] = asyncio.Semaphore(1)
+    app[READ_LIMIT] = config.limits.read_limit(config.models)
     app.router.add_post("/v1/chat/completions", chat.chat_completions)
     app.router.add_get("/v1/models", models.list_models)
     app.router.add_get("/v1/models/{model:.+}", models.get_model)

@@ -22,6 +22,7 @@ from farebox.routing.needs import Needs, request_needs
 
 OFF_LOOP_BYTES = 256 * 1024
 _decoder = msgspec.json.Decoder()
+READ_LIMIT = web.AppKey("read_limit", int)  # the largest body any model allows, computed once
 LARGE_BODIES = web.AppKey("large_bodies", asyncio.Semaphore)  # one large body parsed at a time
 
 
@@ -32,7 +33,7 @@ async def read_chat_body(request: web.Request, config: Config) -> tuple[dict[str
         raise UnsupportedMediaType(
             f"Content-Type must be application/json; got {shown(content_type or 'none', 80)!r}.")
     limits = config.limits
-    raw = await read_raw(request, limits.read_limit(config.models), limits.client_timeout)
+    raw = await read_raw(request, request.app[READ_LIMIT], limits.client_timeout)
     if len(raw) < OFF_LOOP_BYTES:
         return parse_chat_body(raw, config)
     async with request.app[LARGE_BODIES]:
